@@ -1,0 +1,214 @@
+"""Shared pytest fixtures for the compat suite.
+
+What every test gets from here:
+
+* ``cluster``: one simulated Arvados cluster for the whole session, reset to a
+  fresh state (only the two users) before each test that asks for it;
+* ``docker_host``: the real Docker daemon the test bed started (DOCKER_HOST);
+  with no daemon the tests fail, they are never skipped;
+* ``tools``: runs the legacy Python tool (the oracle) or ours with the same
+  environment, each in its own HOME so that no cache leaks between runs;
+* helpers to compute what a collection made from given bytes must look like
+  (manifest and portable data hash), independently of the code under test.
+"""
+
+import hashlib
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "compat-tests"))
+
+# pytest runs with the venv's python, so the pinned legacy tool is beside it.
+LEGACY_BIN = Path(sys.executable).parent
+OUR_BINARY = Path(os.environ.get("KDTEST_BINARY", ROOT / "target" / "release" / "arv-keepdocker"))
+
+BLOCK_SIZE = 64 * 1024 * 1024
+
+
+# --------------------------------------------------------------------------
+# Reference computations (spec §5.1, §6): written from the spec, not shared
+# with the simulated cluster or the Rust code, so that a mistake in either is
+# caught here.
+
+
+def block_locators(data: bytes):
+    """Bare locators of ``data`` cut the way arv-put cuts it (64 MiB blocks)."""
+    if not data:
+        return ["d41d8cd98f00b204e9800998ecf8427e+0"]
+    return [
+        "%s+%d" % (hashlib.md5(data[i : i + BLOCK_SIZE]).hexdigest(), len(data[i : i + BLOCK_SIZE]))
+        for i in range(0, len(data), BLOCK_SIZE)
+    ]
+
+
+def escape_name(name: str) -> str:
+    out = []
+    for ch in name:
+        if ch in "\\:" or ord(ch) <= 0o40:
+            out.append("\\%03o" % ord(ch))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def one_file_manifest(data: bytes, name: str) -> str:
+    return ". %s 0:%d:%s\n" % (" ".join(block_locators(data)), len(data), escape_name(name))
+
+
+def pdh_of(manifest: str) -> str:
+    stripped = []
+    for line in manifest.splitlines():
+        tokens = line.split(" ")
+        out = [tokens[0]]
+        for tok in tokens[1:]:
+            m = re.match(r"^([0-9a-f]{32})\+(\d+)(\+\S*)?$", tok)
+            out.append("%s+%s" % (m.group(1), m.group(2)) if m else tok)
+        stripped.append(" ".join(out).rstrip() + "\n")
+    text = "".join(stripped).encode()
+    return "%s+%d" % (hashlib.md5(text).hexdigest(), len(text))
+
+
+# --------------------------------------------------------------------------
+# Docker
+
+
+def docker(*args, check=True, env=None, stdout=subprocess.PIPE):
+    return subprocess.run(["docker", *args], check=check, stdout=stdout, stderr=subprocess.PIPE, env=env)
+
+
+@pytest.fixture(scope="session")
+def docker_host():
+    host = os.environ.get("DOCKER_HOST")
+    if not host:
+        pytest.fail("DOCKER_HOST is not set: run the suite through compat-tests/run-tests")
+    info = docker("info", "--format", "{{.ServerVersion}}", check=False)
+    if info.returncode != 0:
+        pytest.fail("the Docker daemon at %s does not answer: %s" % (host, info.stderr.decode()))
+    return host
+
+
+@dataclass
+class Image:
+    ref: str
+    id: str
+    archive: bytes  # what `docker save <id>` writes, as legacy uploads it
+    created: str  # the config's "created", verbatim
+
+
+@pytest.fixture(scope="session")
+def image_of(docker_host):
+    cache = {}
+
+    def get(ref: str) -> Image:
+        if ref not in cache:
+            ids = json.loads(docker("inspect", "--type", "image", ref).stdout)
+            image_id = ids[0]["Id"]
+            archive = docker("save", image_id).stdout
+            cache[ref] = Image(ref, image_id, archive, archive_created(archive))
+        return cache[ref]
+
+    return get
+
+
+def archive_member(archive: bytes, name: str) -> bytes:
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        return tar.extractfile(name).read()
+
+
+def archive_created(archive: bytes) -> str:
+    manifest = json.loads(archive_member(archive, "manifest.json"))
+    config = json.loads(archive_member(archive, manifest[0]["Config"]))
+    return config.get("created")
+
+
+# --------------------------------------------------------------------------
+# The cluster
+
+
+@pytest.fixture(scope="session")
+def sim_session(tmp_path_factory):
+    from simarv.client import SimCluster
+
+    cluster = SimCluster.start(state_dir=str(tmp_path_factory.mktemp("sim")))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def cluster(sim_session):
+    sim_session.reset()
+    return sim_session
+
+
+# --------------------------------------------------------------------------
+# Running the tools
+
+
+@dataclass
+class Result:
+    argv: list
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def __str__(self):
+        return "%s -> exit %d\nstdout: %s\nstderr: %s" % (self.argv, self.returncode, self.stdout, self.stderr)
+
+
+class Tools:
+    """Runs the legacy tool or ours against the cluster, as a given user."""
+
+    def __init__(self, cluster, tmp_path, docker_host):
+        self.cluster = cluster
+        self.tmp_path = tmp_path
+        self.docker_host = docker_host
+        self.homes = {}
+
+    def env(self, user="alice", home="default", extra=None):
+        if home not in self.homes:
+            path = self.tmp_path / ("home-" + home)
+            path.mkdir()
+            self.homes[home] = path
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(self.homes[home]),
+            "LANG": "C.UTF-8",
+            "DOCKER_HOST": self.docker_host or "",
+        }
+        env.update(self.cluster.env(user))
+        env.update(extra or {})
+        return env
+
+    def run(self, argv, user="alice", home="default", extra_env=None, input=None, timeout=600):
+        proc = subprocess.run(
+            [str(a) for a in argv],
+            env=self.env(user, home, extra_env),
+            input=input,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            timeout=timeout,
+        )
+        return Result(
+            list(argv), proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
+        )
+
+    def legacy(self, *args, tool="arv-keepdocker", **kw):
+        return self.run([LEGACY_BIN / tool, *args], **kw)
+
+    def ours(self, *args, **kw):
+        return self.run([OUR_BINARY, *args], **kw)
+
+
+@pytest.fixture
+def tools(cluster, tmp_path, docker_host):
+    return Tools(cluster, tmp_path, docker_host)
