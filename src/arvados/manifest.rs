@@ -1,0 +1,425 @@
+//! Manifest text and portable data hashes (spec §5.1, §6): Keep locators,
+//! name escaping, the one-file manifest arv-put writes, and the portable
+//! data hash the server computes from it.
+//!
+//! Everything here is pure: the PDH of a collection depends only on the
+//! manifest text the client sends, so this module is where "identical to
+//! arv-put" is decided.
+
+use md5::{Digest, Md5};
+
+use crate::error::{Error, Result};
+
+/// Keep's block size: arv-put cuts files into blocks of exactly this many
+/// bytes, plus a short final block.
+pub const BLOCK_SIZE: usize = 64 << 20;
+
+/// The locator of the empty block, used for empty files; never uploaded.
+pub const EMPTY_BLOCK_LOCATOR: &str = "d41d8cd98f00b204e9800998ecf8427e+0";
+
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// The md5 of `data` in lower-case hex.
+pub fn md5_hex(data: &[u8]) -> String {
+    hex(&Md5::digest(data))
+}
+
+/// A Keep locator: `<md5>+<size>` and optional hints such as the
+/// permission signature `+A<sig>@<expiry>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Locator {
+    hash: String,
+    size: u64,
+    hints: Vec<String>,
+}
+
+impl Locator {
+    /// Parses a locator with a size: `^[0-9a-f]{32}\+[0-9]+(\+[A-Z][A-Za-z0-9@_-]*)*$`.
+    pub fn parse(text: &str) -> Result<Locator> {
+        let bad = |problem: &str| Error::BadLocator {
+            locator: text.to_string(),
+            problem: problem.to_string(),
+        };
+        let mut parts = text.split('+');
+        let hash = parts.next().unwrap_or("");
+        if !is_md5_hex(hash) {
+            return Err(bad("it does not start with 32 lower-case hex digits"));
+        }
+        let size = parts
+            .next()
+            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or_else(|| bad("it has no +size"))?;
+        let mut hints = Vec::new();
+        for hint in parts {
+            if !is_hint(hint) {
+                return Err(bad("a hint is not [A-Z][A-Za-z0-9@_-]*"));
+            }
+            hints.push(hint.to_string());
+        }
+        Ok(Locator {
+            hash: hash.to_string(),
+            size,
+            hints,
+        })
+    }
+
+    /// A locator without hints.
+    pub fn new(hash: &str, size: u64) -> Locator {
+        Locator {
+            hash: hash.to_string(),
+            size,
+            hints: Vec::new(),
+        }
+    }
+
+    /// The md5 hex.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// The block size.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The hints, without their leading `+`.
+    pub fn hints(&self) -> &[String] {
+        &self.hints
+    }
+
+    /// The permission signature hint (`A...@...`), if any.
+    pub fn permission_hint(&self) -> Option<&str> {
+        self.hints
+            .iter()
+            .find(|h| h.starts_with('A'))
+            .map(String::as_str)
+    }
+
+    /// `<md5>+<size>`.
+    pub fn bare(&self) -> String {
+        format!("{}+{}", self.hash, self.size)
+    }
+}
+
+impl std::fmt::Display for Locator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}+{}", self.hash, self.size)?;
+        for h in &self.hints {
+            write!(f, "+{h}")?;
+        }
+        Ok(())
+    }
+}
+
+fn is_md5_hex(s: &str) -> bool {
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn is_hint(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_uppercase())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'_' | b'-'))
+}
+
+/// `<md5>+<size>` of a block.
+pub fn bare_locator(hash: &str, size: u64) -> String {
+    format!("{hash}+{size}")
+}
+
+/// Escapes a stream or file name for a manifest: backslash, colon and the
+/// bytes `\000`–`\040` become `\` plus three octal digits. Other bytes,
+/// including non-ASCII UTF-8, are kept.
+pub fn escape_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c == '\\' || c == ':' || (c as u32) <= 0o40 {
+            out.push_str(&format!("\\{:03o}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Undoes [`escape_name`]: `\ooo` and `\\`.
+pub fn unescape_name(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            let octal = bytes
+                .get(i + 1..i + 4)
+                .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
+            if let Some(d) = octal {
+                let v = (d[0] - b'0') as u32 * 64 + (d[1] - b'0') as u32 * 8 + (d[2] - b'0') as u32;
+                if let Ok(b) = u8::try_from(v) {
+                    out.push(b);
+                    i += 4;
+                    continue;
+                }
+            }
+            if bytes.get(i + 1) == Some(&b'\\') {
+                out.push(b'\\');
+                i += 2;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The manifest arv-put writes for one file at the collection root made of
+/// these blocks: `. <loc1> ... <locN> 0:<size>:<escaped name>\n`. With no
+/// blocks (an empty file) the empty-block locator stands in.
+pub fn one_file_manifest<S: AsRef<str>>(locators: &[S], size: u64, name: &str) -> String {
+    let mut text = String::from(".");
+    if locators.is_empty() {
+        text.push(' ');
+        text.push_str(EMPTY_BLOCK_LOCATOR);
+    }
+    for loc in locators {
+        text.push(' ');
+        text.push_str(loc.as_ref());
+    }
+    text.push_str(&format!(" 0:{size}:{}\n", escape_name(name)));
+    text
+}
+
+/// A manifest describing exactly one file in the root stream, as
+/// [`one_file_manifest`] writes it (and as keepdocker collections are).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OneFileManifest {
+    pub locators: Vec<Locator>,
+    /// Unescaped file name.
+    pub name: String,
+    pub size: u64,
+}
+
+impl OneFileManifest {
+    /// Parses a one-line manifest `. <locators...> 0:<size>:<name>\n`.
+    /// Returns `None` for anything else (several files, subdirectories,
+    /// a file not spanning the stream from offset 0).
+    pub fn parse(text: &str) -> Option<OneFileManifest> {
+        let line = text.strip_suffix('\n').unwrap_or(text);
+        if line.contains('\n') {
+            return None;
+        }
+        let mut tokens = line.split(' ');
+        if tokens.next()? != "." {
+            return None;
+        }
+        let mut locators = Vec::new();
+        let mut segment = None;
+        for token in tokens {
+            if segment.is_some() {
+                return None;
+            }
+            match Locator::parse(token) {
+                Ok(loc) => locators.push(loc),
+                Err(_) => segment = Some(token),
+            }
+        }
+        let mut fields = segment?.splitn(3, ':');
+        let pos: u64 = fields.next()?.parse().ok()?;
+        let size: u64 = fields.next()?.parse().ok()?;
+        let name = unescape_name(fields.next()?);
+        let total: u64 = locators.iter().map(Locator::size).sum();
+        if pos != 0 || size != total || locators.is_empty() {
+            return None;
+        }
+        if size == 0 {
+            locators.clear();
+        }
+        Some(OneFileManifest {
+            locators,
+            name,
+            size,
+        })
+    }
+}
+
+/// The manifest with every locator reduced to `<md5>+<size>` (spec §6.2
+/// steps 1–3): the text whose md5 is the portable data hash.
+pub fn strip_manifest(manifest: &str) -> String {
+    let mut out = String::with_capacity(manifest.len());
+    for line in manifest.lines() {
+        let mut tokens = line.split(' ');
+        if let Some(stream) = tokens.next() {
+            out.push_str(stream);
+        }
+        for token in tokens {
+            out.push(' ');
+            match Locator::parse(token) {
+                Ok(loc) => out.push_str(&loc.bare()),
+                Err(_) => out.push_str(token),
+            }
+        }
+        let trimmed = out.trim_end().len();
+        out.truncate(trimmed);
+        out.push('\n');
+    }
+    out
+}
+
+/// The portable data hash of a manifest: md5 of the stripped text, `+`,
+/// its length.
+pub fn portable_data_hash(manifest: &str) -> String {
+    let stripped = strip_manifest(manifest);
+    format!("{}+{}", md5_hex(stripped.as_bytes()), stripped.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOCKER_NAME: &str =
+        "sha256:d2c94e258dcb3c5ac2798d32e1249e42ef01cba4841c2234249495f87264ac5a.tar";
+
+    #[test]
+    fn worked_example_1_foo_txt() {
+        assert_eq!(md5_hex(b"foo"), "acbd18db4cc2f85cedef654fccc4a4d8");
+        let m = one_file_manifest(&["acbd18db4cc2f85cedef654fccc4a4d8+3"], 3, "foo.txt");
+        assert_eq!(m, ". acbd18db4cc2f85cedef654fccc4a4d8+3 0:3:foo.txt\n");
+        assert_eq!(m.len(), 49);
+        assert_eq!(
+            portable_data_hash(&m),
+            "83367e8913dcec0bf3fc25ed5a27eacb+49"
+        );
+    }
+
+    #[test]
+    fn worked_example_2_docker_name() {
+        assert_eq!(
+            bare_locator(&md5_hex(b"hello\n"), 6),
+            "b1946ac92492d2347c6235b4d2611184+6"
+        );
+        let m = one_file_manifest(&["b1946ac92492d2347c6235b4d2611184+6"], 6, DOCKER_NAME);
+        assert_eq!(
+            m,
+            ". b1946ac92492d2347c6235b4d2611184+6 0:6:sha256\\072d2c94e258dcb3c5ac2798d32e1249e42ef01cba4841c2234249495f87264ac5a.tar\n"
+        );
+        assert_eq!(m.len(), 120);
+        assert_eq!(
+            portable_data_hash(&m),
+            "f9e43acc9ea29a42c37eb64aa839c5a0+120"
+        );
+        // The signed form has the same PDH.
+        let signed = one_file_manifest(
+            &["b1946ac92492d2347c6235b4d2611184+6+A0123456789abcdef0123456789abcdef01234567@66a1b2c3"],
+            6,
+            DOCKER_NAME,
+        );
+        assert_eq!(
+            portable_data_hash(&signed),
+            "f9e43acc9ea29a42c37eb64aa839c5a0+120"
+        );
+    }
+
+    #[test]
+    fn worked_example_3_two_blocks() {
+        let zeros = vec![0u8; BLOCK_SIZE];
+        let first = bare_locator(&md5_hex(&zeros), BLOCK_SIZE as u64);
+        assert_eq!(first, "7f614da9329cd3aebf59b91aadc30bf0+67108864");
+        let second = bare_locator(&md5_hex(b"hello"), 5);
+        assert_eq!(second, "5d41402abc4b2a76b9719d911017c592+5");
+        let m = one_file_manifest(&[first, second], 67_108_869, DOCKER_NAME);
+        assert_eq!(
+            m,
+            ". 7f614da9329cd3aebf59b91aadc30bf0+67108864 5d41402abc4b2a76b9719d911017c592+5 \
+             0:67108869:sha256\\072d2c94e258dcb3c5ac2798d32e1249e42ef01cba4841c2234249495f87264ac5a.tar\n"
+        );
+        assert_eq!(m.len(), 169);
+        assert_eq!(
+            portable_data_hash(&m),
+            "fd11ced60fef4dda24083623ea817d51+169"
+        );
+    }
+
+    #[test]
+    fn worked_example_4_escapes() {
+        assert_eq!(escape_name("my file.tar"), "my\\040file.tar");
+        assert_eq!(escape_name("a\\b"), "a\\134b");
+        assert_eq!(escape_name("a\tb"), "a\\011b");
+        assert_eq!(escape_name("a:b"), "a\\072b");
+        assert_eq!(escape_name("\u{0}\n"), "\\000\\012");
+        assert_eq!(escape_name("é~!"), "é~!");
+        for name in ["my file.tar", "a\\b", "x:y\tz", "é", "plain"] {
+            assert_eq!(unescape_name(&escape_name(name)), name);
+        }
+        assert_eq!(unescape_name("a\\\\b"), "a\\b");
+    }
+
+    #[test]
+    fn empty_file_uses_the_empty_block() {
+        let m = one_file_manifest::<&str>(&[], 0, "empty.tar");
+        assert_eq!(m, ". d41d8cd98f00b204e9800998ecf8427e+0 0:0:empty.tar\n");
+        let parsed = OneFileManifest::parse(&m).unwrap();
+        assert_eq!(parsed.size, 0);
+        assert!(parsed.locators.is_empty());
+    }
+
+    #[test]
+    fn locators_parse_and_strip() {
+        let s =
+            "acbd18db4cc2f85cedef654fccc4a4d8+3+A0123456789abcdef0123456789abcdef01234567@66a1b2c3";
+        let loc = Locator::parse(s).unwrap();
+        assert_eq!(loc.hash(), "acbd18db4cc2f85cedef654fccc4a4d8");
+        assert_eq!(loc.size(), 3);
+        assert_eq!(loc.bare(), "acbd18db4cc2f85cedef654fccc4a4d8+3");
+        assert_eq!(
+            loc.permission_hint(),
+            Some("A0123456789abcdef0123456789abcdef01234567@66a1b2c3")
+        );
+        assert_eq!(loc.to_string(), s);
+        for bad in [
+            "acbd18db4cc2f85cedef654fccc4a4d8",
+            "ACBD18DB4CC2F85CEDEF654FCCC4A4D8+3",
+            "acbd18db4cc2f85cedef654fccc4a4d+3",
+            "acbd18db4cc2f85cedef654fccc4a4d8+x",
+            "acbd18db4cc2f85cedef654fccc4a4d8+3+a",
+            "0:3:foo.txt",
+        ] {
+            assert!(Locator::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn one_file_manifest_round_trips() {
+        let signed = [
+            "7f614da9329cd3aebf59b91aadc30bf0+67108864+Aabc@12345678",
+            "5d41402abc4b2a76b9719d911017c592+5+Adef@12345678",
+        ];
+        let m = one_file_manifest(&signed, 67_108_869, DOCKER_NAME);
+        let parsed = OneFileManifest::parse(&m).unwrap();
+        assert_eq!(parsed.name, DOCKER_NAME);
+        assert_eq!(parsed.size, 67_108_869);
+        assert_eq!(parsed.locators.len(), 2);
+        assert_eq!(parsed.locators[1].to_string(), signed[1]);
+        assert!(OneFileManifest::parse(". abc 0:1:x\n").is_none());
+        assert!(OneFileManifest::parse("./d acbd18db4cc2f85cedef654fccc4a4d8+3 0:3:x\n").is_none());
+        assert!(
+            OneFileManifest::parse(". acbd18db4cc2f85cedef654fccc4a4d8+3 0:1:x 1:2:y\n").is_none()
+        );
+    }
+
+    #[test]
+    fn pdh_strips_trailing_whitespace_and_all_hints() {
+        let m = ". acbd18db4cc2f85cedef654fccc4a4d8+3+K@zzzzz+Afoo@1 0:3:foo.txt  \n";
+        assert_eq!(portable_data_hash(m), "83367e8913dcec0bf3fc25ed5a27eacb+49");
+    }
+}

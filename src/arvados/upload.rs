@@ -1,0 +1,567 @@
+//! The streaming block uploader: reads any `Read` once, cuts it into
+//! 64 MiB blocks exactly where arv-put cuts them, and hashes and writes
+//! the blocks on several threads.
+//!
+//! Shape: one reader thread fills reusable 64 MiB buffers and hands each
+//! full block over a rendezvous `sync_channel`; `threads` workers md5 and
+//! PUT blocks (each write may itself fan out to several Keep services);
+//! buffers come back through a second channel. The calling thread is the
+//! one place that reports progress, so the caller's callback never runs
+//! concurrently. At most `threads + 1` buffers exist, whatever the
+//! stream's size. Nothing touches the disk.
+//!
+//! The caller can see every byte in order without a second pass: either
+//! wrap the `Read` (a tee into a sha256 or a tar parser), or pass an
+//! observer that gets each block, in order, on the reader thread.
+
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
+use std::sync::{Arc, Mutex};
+
+use super::keep::KeepClient;
+use super::manifest::{md5_hex, one_file_manifest, BLOCK_SIZE};
+use crate::error::{Error, Result};
+
+/// Largest single `read` call, so progress moves during a block.
+const READ_CHUNK: usize = 8 << 20;
+
+/// Read progress is reported at least every this many bytes.
+const READ_REPORT_STEP: usize = 1 << 20;
+
+/// Progress of an upload.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes read from the stream so far.
+    pub bytes_read: u64,
+    /// Bytes in blocks Keep has confirmed with the wanted replication.
+    pub bytes_stored: u64,
+    /// Blocks confirmed.
+    pub blocks_stored: u64,
+}
+
+/// What an upload reports to its caller, on the caller's thread.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    Progress(Progress),
+    /// Something to log as a warning (e.g. storage classes unsupported).
+    Warning(String),
+}
+
+/// The result of an upload: what the manifest needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Uploaded {
+    /// Signed locators, in stream order.
+    pub locators: Vec<String>,
+    /// Total bytes.
+    pub size: u64,
+}
+
+impl Uploaded {
+    /// The one-file manifest arv-put would write for this stream.
+    pub fn manifest(&self, file_name: &str) -> String {
+        one_file_manifest(&self.locators, self.size, file_name)
+    }
+}
+
+/// Called on the reader thread with each block, in stream order, before
+/// it is hashed and written. An error stops the upload and is returned.
+pub type BlockObserver<'a> = &'a mut (dyn FnMut(&[u8]) -> Result<()> + Send);
+
+struct Job {
+    index: usize,
+    buf: Vec<u8>,
+    len: usize,
+}
+
+enum Msg {
+    Read(u64),
+    Stored {
+        index: usize,
+        locator: String,
+        len: usize,
+    },
+    Failed(Error),
+    ReaderDone {
+        blocks: usize,
+        size: u64,
+    },
+}
+
+impl KeepClient {
+    /// Uploads a stream: reads `input` to its end once, writes its blocks
+    /// to Keep, and returns their signed locators in order. `what` names
+    /// the stream in read errors ("docker save output", a path...).
+    /// `events` runs on the calling thread. On the first failure the
+    /// upload stops reading and returns that error.
+    pub fn upload<R: Read + Send>(
+        &self,
+        input: R,
+        what: &str,
+        observer: Option<BlockObserver<'_>>,
+        events: &mut dyn FnMut(Event),
+    ) -> Result<Uploaded> {
+        let threads = self.thread_count().max(1);
+        let max_buffers = threads + 1;
+        let abort = AtomicBool::new(false);
+        let (job_tx, job_rx) = mpsc::sync_channel::<Job>(0);
+        // Shared by the workers only: if they all end (even by a panic) the
+        // receiver goes away and the reader's next send fails instead of
+        // blocking for ever.
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        let (free_tx, free_rx) = mpsc::sync_channel::<Vec<u8>>(max_buffers);
+        let (msg_tx, msg_rx) = mpsc::channel::<Msg>();
+
+        std::thread::scope(|s| {
+            let reader = Reader {
+                job_tx,
+                free_rx,
+                max_buffers,
+                abort: &abort,
+                msgs: msg_tx.clone(),
+                what,
+            };
+            s.spawn(move || reader.run(input, observer));
+            for _ in 0..threads {
+                let msgs = msg_tx.clone();
+                let free = free_tx.clone();
+                let jobs = job_rx.clone();
+                let abort = &abort;
+                s.spawn(move || self.work(&jobs, free, abort, msgs));
+            }
+            drop(job_rx);
+            drop(msg_tx);
+            drop(free_tx);
+            self.collect(msg_rx, &abort, events)
+        })
+    }
+
+    /// A worker: md5 and write blocks until the reader is done. After a
+    /// failure it keeps draining jobs (without writing) so the reader
+    /// never blocks.
+    fn work(
+        &self,
+        jobs: &Mutex<Receiver<Job>>,
+        free: SyncSender<Vec<u8>>,
+        abort: &AtomicBool,
+        msgs: Sender<Msg>,
+    ) {
+        loop {
+            let job = match jobs.lock().unwrap().recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            };
+            if !abort.load(Ordering::SeqCst) {
+                let data = &job.buf[..job.len];
+                let msg = match self.write_block(&md5_hex(data), data) {
+                    Ok(locator) => Msg::Stored {
+                        index: job.index,
+                        locator,
+                        len: job.len,
+                    },
+                    Err(e) => {
+                        abort.store(true, Ordering::SeqCst);
+                        Msg::Failed(e)
+                    }
+                };
+                let _ = msgs.send(msg);
+            }
+            // Never blocks: the channel holds every buffer there is.
+            let _ = free.send(job.buf);
+        }
+    }
+
+    /// The calling thread: gathers results in order and reports progress.
+    fn collect(
+        &self,
+        msgs: Receiver<Msg>,
+        abort: &AtomicBool,
+        events: &mut dyn FnMut(Event),
+    ) -> Result<Uploaded> {
+        let mut progress = Progress::default();
+        let mut locators: Vec<Option<String>> = Vec::new();
+        let mut failure: Option<Error> = None;
+        let mut total: Option<(usize, u64)> = None;
+        for msg in msgs {
+            match msg {
+                Msg::Read(n) => {
+                    progress.bytes_read += n;
+                    events(Event::Progress(progress));
+                }
+                Msg::Stored {
+                    index,
+                    locator,
+                    len,
+                } => {
+                    if locators.len() <= index {
+                        locators.resize(index + 1, None);
+                    }
+                    locators[index] = Some(locator);
+                    progress.bytes_stored += len as u64;
+                    progress.blocks_stored += 1;
+                    for w in self.take_warnings() {
+                        events(Event::Warning(w));
+                    }
+                    events(Event::Progress(progress));
+                }
+                Msg::Failed(e) => {
+                    abort.store(true, Ordering::SeqCst);
+                    failure.get_or_insert(e);
+                }
+                Msg::ReaderDone { blocks, size } => total = Some((blocks, size)),
+            }
+        }
+        for w in self.take_warnings() {
+            events(Event::Warning(w));
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let (blocks, size) = total.expect("the reader reports its end unless it failed");
+        locators.resize(blocks, None);
+        let locators = locators
+            .into_iter()
+            .map(|l| l.expect("every block was stored or the upload failed"))
+            .collect();
+        Ok(Uploaded { locators, size })
+    }
+}
+
+/// The reader thread's state.
+struct Reader<'a> {
+    job_tx: SyncSender<Job>,
+    free_rx: Receiver<Vec<u8>>,
+    max_buffers: usize,
+    abort: &'a AtomicBool,
+    msgs: Sender<Msg>,
+    what: &'a str,
+}
+
+impl Reader<'_> {
+    fn run<R: Read>(self, mut input: R, mut observer: Option<BlockObserver<'_>>) {
+        let mut allocated = 0;
+        let mut index = 0;
+        let mut size = 0u64;
+        loop {
+            if self.abort.load(Ordering::SeqCst) {
+                return;
+            }
+            let mut buf = match self.free_rx.try_recv() {
+                Ok(buf) => buf,
+                Err(TryRecvError::Empty) if allocated < self.max_buffers => {
+                    allocated += 1;
+                    // Zeroed pages come from the OS lazily: memory grows
+                    // only as the buffer is filled.
+                    vec![0u8; BLOCK_SIZE]
+                }
+                Err(_) => match self.free_rx.recv() {
+                    Ok(buf) => buf,
+                    Err(_) => return,
+                },
+            };
+            let (len, eof) = match self.fill(&mut input, &mut buf) {
+                Ok(filled) => filled,
+                Err(e) => return self.fail(e),
+            };
+            if len > 0 {
+                if let Some(observe) = observer.as_mut() {
+                    if let Err(e) = observe(&buf[..len]) {
+                        return self.fail(e);
+                    }
+                }
+                if self.job_tx.send(Job { index, buf, len }).is_err() {
+                    return;
+                }
+                index += 1;
+                size += len as u64;
+            }
+            if eof {
+                let _ = self.msgs.send(Msg::ReaderDone {
+                    blocks: index,
+                    size,
+                });
+                return;
+            }
+        }
+    }
+
+    /// Fills one block: returns its length and whether the stream ended.
+    fn fill<R: Read>(&self, input: &mut R, buf: &mut [u8]) -> Result<(usize, bool)> {
+        let mut len = 0;
+        let mut unreported = 0;
+        while len < BLOCK_SIZE {
+            if self.abort.load(Ordering::SeqCst) {
+                return Ok((0, true));
+            }
+            let end = (len + READ_CHUNK).min(BLOCK_SIZE);
+            match input.read(&mut buf[len..end]) {
+                Ok(0) => {
+                    self.report(unreported);
+                    return Ok((len, true));
+                }
+                Ok(n) => {
+                    len += n;
+                    unreported += n;
+                    if unreported >= READ_REPORT_STEP {
+                        self.report(unreported);
+                        unreported = 0;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(input_error(self.what, e)),
+            }
+        }
+        self.report(unreported);
+        Ok((len, false))
+    }
+
+    fn report(&self, n: usize) {
+        if n > 0 {
+            let _ = self.msgs.send(Msg::Read(n as u64));
+        }
+    }
+
+    fn fail(&self, e: Error) {
+        self.abort.store(true, Ordering::SeqCst);
+        let _ = self.msgs.send(Msg::Failed(e));
+    }
+}
+
+/// A read error as the crate's error. A wrapping `Read` (a tee that parses
+/// the stream) may fail with one of our own errors inside an `io::Error`;
+/// that error is returned as is.
+fn input_error(what: &str, e: io::Error) -> Error {
+    if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+        if let Some(inner) = e.into_inner() {
+            if let Ok(ours) = inner.downcast::<Error>() {
+                return *ours;
+            }
+        }
+        unreachable!("checked above");
+    }
+    Error::Input {
+        what: what.to_string(),
+        source: e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arvados::http::testing::FakeClock;
+    use crate::arvados::keep::tests::{client, Fake, FakeAnswer};
+    use crate::arvados::keep::KeepService;
+    use crate::arvados::manifest::portable_data_hash;
+
+    fn services() -> Vec<KeepService> {
+        (0..2)
+            .map(|n| KeepService {
+                uuid: format!("zzzzz-bi6l4-{n:015}"),
+                root: format!("http://keep{n}:25107/"),
+                service_type: "disk".into(),
+                read_only: false,
+            })
+            .collect()
+    }
+
+    fn keep_with(answers: &[FakeAnswer]) -> (KeepClient, Arc<Fake>) {
+        let s = services();
+        let fake = Arc::new(Fake::new(&[(&s[0], answers), (&s[1], answers)]));
+        let keep = client(s, fake.clone(), 2, Arc::new(FakeClock::new()));
+        (keep, fake)
+    }
+
+    /// A reader that hands out at most `step` bytes per call, like a pipe.
+    struct Trickle<R> {
+        inner: R,
+        step: usize,
+    }
+    impl<R: Read> Read for Trickle<R> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.step);
+            self.inner.read(&mut buf[..n])
+        }
+    }
+
+    fn upload(keep: &KeepClient, data: &[u8], step: usize) -> (Uploaded, Vec<Event>) {
+        let mut events = Vec::new();
+        let input = Trickle { inner: data, step };
+        let up = keep
+            .upload(input, "test data", None, &mut |e| events.push(e))
+            .unwrap();
+        (up, events)
+    }
+
+    const OK: FakeAnswer = FakeAnswer::Ok(None, Some("default=1"));
+
+    #[test]
+    fn empty_stream_has_no_blocks() {
+        let (keep, fake) = keep_with(&[OK]);
+        let (up, _) = upload(&keep, b"", 1 << 20);
+        assert_eq!(up.locators, Vec::<String>::new());
+        assert_eq!(up.size, 0);
+        assert_eq!(
+            up.manifest("x.tar"),
+            ". d41d8cd98f00b204e9800998ecf8427e+0 0:0:x.tar\n"
+        );
+        assert!(fake.puts.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn blocks_are_cut_at_exactly_64_mib_whatever_the_read_sizes() {
+        let (keep, fake) = keep_with(&[OK]);
+        let data: Vec<u8> = (0..BLOCK_SIZE * 2 + 5).map(|i| (i % 251) as u8).collect();
+        let (up, events) = upload(&keep, &data, 1_000_003);
+        assert_eq!(up.size, data.len() as u64);
+        let want: Vec<String> = data
+            .chunks(BLOCK_SIZE)
+            .map(|c| format!("{}+{}+Asig@12345678", md5_hex(c), c.len()))
+            .collect();
+        assert_eq!(up.locators, want);
+        // Two replicas of three blocks.
+        assert_eq!(fake.puts.lock().unwrap().len(), 6);
+        let last = events
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                Event::Progress(p) => Some(*p),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            last,
+            Progress {
+                bytes_read: data.len() as u64,
+                bytes_stored: data.len() as u64,
+                blocks_stored: 3
+            }
+        );
+    }
+
+    #[test]
+    fn exactly_one_block_and_one_more_byte() {
+        let (keep, _) = keep_with(&[OK]);
+        let zeros = vec![0u8; BLOCK_SIZE + 1];
+        let (up, _) = upload(&keep, &zeros[..BLOCK_SIZE], 1 << 30);
+        assert_eq!(up.locators.len(), 1);
+        assert!(up.locators[0].starts_with("7f614da9329cd3aebf59b91aadc30bf0+67108864+"));
+        let (up, _) = upload(&keep, &zeros, 1 << 30);
+        assert_eq!(up.locators.len(), 2);
+        assert!(up.locators[1].starts_with("93b885adfe0da089cdf634904fd59f71+1+"));
+    }
+
+    #[test]
+    fn manifest_matches_the_worked_example() {
+        let (keep, _) = keep_with(&[OK]);
+        let mut data = vec![0u8; BLOCK_SIZE];
+        data.extend_from_slice(b"hello");
+        let (up, _) = upload(&keep, &data, 4 << 20);
+        let name = "sha256:d2c94e258dcb3c5ac2798d32e1249e42ef01cba4841c2234249495f87264ac5a.tar";
+        assert_eq!(
+            portable_data_hash(&up.manifest(name)),
+            "fd11ced60fef4dda24083623ea817d51+169"
+        );
+    }
+
+    #[test]
+    fn observer_sees_every_block_in_order() {
+        let (keep, _) = keep_with(&[OK]);
+        let data: Vec<u8> = (0..BLOCK_SIZE + 77).map(|i| (i % 7) as u8).collect();
+        let mut seen = Vec::new();
+        let mut observe = |block: &[u8]| {
+            seen.extend_from_slice(block);
+            Ok(())
+        };
+        keep.upload(&data[..], "d", Some(&mut observe), &mut |_| {})
+            .unwrap();
+        assert!(seen == data);
+    }
+
+    #[test]
+    fn observer_error_stops_the_upload() {
+        let (keep, _) = keep_with(&[OK]);
+        let data = [1u8; 10];
+        let mut observe = |_: &[u8]| {
+            Err(Error::BadLocator {
+                locator: "x".into(),
+                problem: "observer says no".into(),
+            })
+        };
+        let e = keep
+            .upload(&data[..], "d", Some(&mut observe), &mut |_| {})
+            .unwrap_err();
+        assert!(e.to_string().contains("observer says no"));
+    }
+
+    #[test]
+    fn read_errors_name_the_stream_and_our_own_errors_pass_through() {
+        struct Broken(bool);
+        impl Read for Broken {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                if self.0 {
+                    Err(io::Error::other(Error::BadLocator {
+                        locator: "tar".into(),
+                        problem: "not a tar".into(),
+                    }))
+                } else {
+                    Err(io::Error::new(io::ErrorKind::BrokenPipe, "pipe closed"))
+                }
+            }
+        }
+        let (keep, _) = keep_with(&[OK]);
+        let e = keep
+            .upload(Broken(false), "docker save output", None, &mut |_| {})
+            .unwrap_err();
+        assert_eq!(e.to_string(), "cannot read docker save output: pipe closed");
+        let e = keep
+            .upload(Broken(true), "docker save output", None, &mut |_| {})
+            .unwrap_err();
+        assert!(matches!(e, Error::BadLocator { .. }));
+    }
+
+    #[test]
+    fn a_failed_block_fails_the_upload_with_the_keep_error() {
+        let (keep, fake) = keep_with(&[FakeAnswer::Status(403)]);
+        let data = vec![3u8; BLOCK_SIZE * 3];
+        let e = keep.upload(&data[..], "d", None, &mut |_| {}).unwrap_err();
+        assert!(matches!(e, Error::KeepWrite(_)), "{e}");
+        // It stopped early: not every block was attempted on both services.
+        assert!(fake.puts.lock().unwrap().len() <= 6);
+    }
+
+    #[test]
+    fn memory_is_bounded_by_the_buffers_in_flight() {
+        // A stream of 10 blocks through 2 workers allocates at most 3
+        // buffers: count allocations by watching distinct buffer addresses.
+        struct Counting {
+            left: usize,
+        }
+        impl Read for Counting {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = buf.len().min(self.left);
+                buf[..n].fill(9);
+                self.left -= n;
+                Ok(n)
+            }
+        }
+        let (keep, _) = keep_with(&[OK]);
+        let addresses = Mutex::new(std::collections::BTreeSet::new());
+        let mut observe = |block: &[u8]| {
+            addresses.lock().unwrap().insert(block.as_ptr() as usize);
+            Ok(())
+        };
+        let up = keep
+            .upload(
+                Counting {
+                    left: BLOCK_SIZE * 10,
+                },
+                "d",
+                Some(&mut observe),
+                &mut |_| {},
+            )
+            .unwrap();
+        assert_eq!(up.locators.len(), 10);
+        let n = addresses.lock().unwrap().len();
+        assert!(n <= keep.thread_count() + 1, "{n} buffers");
+    }
+}

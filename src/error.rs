@@ -1,0 +1,409 @@
+//! The crate's one error type.
+//!
+//! Every failure the tool can report is a variant here, carrying the context
+//! that makes the message useful: which file and line, which request and its
+//! `X-Request-Id`, what the server said. `Display` gives one line that names
+//! the thing and, where there is one, the fix. No message ever contains the
+//! API token or an `Authorization` header: the API and Keep clients redact
+//! the token from anything a server echoes before it lands here.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// Every error of the crate.
+#[derive(Debug)]
+pub enum Error {
+    /// A `settings.conf` line that is not `KEY=VALUE` with exactly one `=`.
+    /// (The legacy tool crashes with a traceback on these.)
+    SettingsSyntax {
+        path: PathBuf,
+        line: usize,
+        /// "has no '='" or "has more than one '='".
+        problem: &'static str,
+    },
+    /// `ARVADOS_API_HOST` and/or `ARVADOS_API_TOKEN` are not set anywhere.
+    MissingSettings {
+        /// The variable names that are missing, in the legacy order.
+        missing: Vec<&'static str>,
+        /// The settings file that was read, or where one would be read.
+        file: PathBuf,
+        /// A settings file that exists but could not be read, and why.
+        unreadable: Option<(PathBuf, String)>,
+    },
+    /// A setting has a value the tool cannot use (an API host with a
+    /// scheme, a Keep service URL without a host, ...).
+    BadSetting {
+        name: &'static str,
+        value: String,
+        problem: String,
+    },
+    /// The cache directory (or a subdirectory) could not be created.
+    CacheDir { path: PathBuf, source: io::Error },
+    /// A CA bundle named by `SSL_CERT_FILE` (or a system default) could not
+    /// be read or holds no certificate.
+    CaBundle { path: PathBuf, problem: String },
+    /// The API server answered with an error status. `message` is the
+    /// server's `errors` list joined with "; " (or the start of a non-JSON
+    /// body).
+    Api {
+        method: &'static str,
+        /// The URL without its query string.
+        url: String,
+        status: u16,
+        message: String,
+        request_id: String,
+    },
+    /// The API server could not be reached, or the connection broke.
+    ApiTransport {
+        method: &'static str,
+        url: String,
+        problem: String,
+        request_id: String,
+    },
+    /// The API server answered 2xx with a body this client cannot use.
+    ApiResponse {
+        method: &'static str,
+        url: String,
+        problem: String,
+        request_id: String,
+    },
+    /// No Keep service to write to or read from.
+    NoKeepServices { request_id: String, problem: String },
+    /// A block could not be stored with the wanted replication.
+    KeepWrite(Box<KeepWriteFailure>),
+    /// A block could not be read from any Keep service.
+    KeepRead {
+        request_id: String,
+        locator: String,
+        attempts: u32,
+        /// Every service answered 403, 404 or 410.
+        not_found: bool,
+        services: Vec<(String, String)>,
+    },
+    /// A malformed Keep locator.
+    BadLocator { locator: String, problem: String },
+    /// Reading the stream to upload failed (a file, a pipe, a child's
+    /// stdout). `what` names the source.
+    Input { what: String, source: io::Error },
+}
+
+/// The details of [`Error::KeepWrite`] (boxed: they are large).
+#[derive(Debug)]
+pub struct KeepWriteFailure {
+    pub request_id: String,
+    /// The bare locator `md5+size` of the block.
+    pub block: String,
+    pub attempts: u32,
+    pub wanted_copies: u32,
+    pub wanted_classes: Vec<String>,
+    pub stored_copies: u32,
+    pub stored_classes: Vec<String>,
+    /// Each service's last answer: (service root, what happened).
+    pub services: Vec<(String, String)>,
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::SettingsSyntax {
+                path,
+                line,
+                problem,
+            } => write!(
+                f,
+                "{}, line {line}: {problem}; settings lines must be KEY=VALUE \
+                 (fix or remove the line)",
+                path.display()
+            ),
+            Error::MissingSettings {
+                missing,
+                file,
+                unreadable,
+            } => {
+                let verb = if missing.len() > 1 { "are" } else { "is" };
+                write!(
+                    f,
+                    "{} {verb} not set: put {} in {} or export {} in the environment",
+                    missing.join(" and "),
+                    if missing.len() > 1 { "them" } else { "it" },
+                    file.display(),
+                    if missing.len() > 1 { "them" } else { "it" },
+                )?;
+                if let Some((path, why)) = unreadable {
+                    write!(f, " ({} could not be read: {why})", path.display())?;
+                }
+                Ok(())
+            }
+            Error::BadSetting {
+                name,
+                value,
+                problem,
+            } => write!(f, "{name}={value:?}: {problem}"),
+            Error::CacheDir { path, source } => write!(
+                f,
+                "cannot create the cache directory {}: {source} \
+                 (set XDG_CACHE_HOME to a writable directory)",
+                path.display()
+            ),
+            Error::CaBundle { path, problem } => write!(
+                f,
+                "cannot use the CA certificates in {}: {problem} \
+                 (point SSL_CERT_FILE at a PEM bundle)",
+                path.display()
+            ),
+            Error::Api {
+                method,
+                url,
+                status,
+                message,
+                request_id,
+            } => {
+                write!(f, "{method} {url} failed: HTTP {status}")?;
+                if !message.is_empty() {
+                    write!(f, ": {message}")?;
+                }
+                if !message.contains(request_id.as_str()) {
+                    write!(f, " ({request_id})")?;
+                }
+                match status {
+                    401 => write!(f, "; check ARVADOS_API_TOKEN"),
+                    403 => write!(f, "; the token is not allowed to do this"),
+                    _ => Ok(()),
+                }
+            }
+            Error::ApiTransport {
+                method,
+                url,
+                problem,
+                request_id,
+            } => {
+                write!(f, "{method} {url} failed: {problem} ({request_id})")?;
+                if is_certificate_problem(problem) {
+                    write!(
+                        f,
+                        "; if the cluster uses its own CA, set SSL_CERT_FILE to its \
+                         certificate bundle"
+                    )?;
+                }
+                Ok(())
+            }
+            Error::ApiResponse {
+                method,
+                url,
+                problem,
+                request_id,
+            } => {
+                write!(
+                    f,
+                    "{method} {url}: unexpected answer from the API server: {problem}"
+                )?;
+                if !request_id.is_empty() {
+                    write!(f, " ({request_id})")?;
+                }
+                Ok(())
+            }
+            Error::NoKeepServices {
+                request_id,
+                problem,
+            } => write!(f, "[{request_id}] no Keep services available ({problem})"),
+            Error::KeepWrite(w) => {
+                write!(
+                    f,
+                    "[{}] failed to write block {} after {}: wanted {} but stored {}",
+                    w.request_id,
+                    w.block,
+                    plural(w.attempts, "attempt"),
+                    copies_text(w.wanted_copies, &w.wanted_classes),
+                    copies_text(w.stored_copies, &w.stored_classes),
+                )?;
+                write_services(f, &w.services)
+            }
+            Error::KeepRead {
+                request_id,
+                locator,
+                attempts,
+                not_found,
+                services,
+            } => {
+                if *not_found {
+                    write!(f, "[{request_id}] block {locator} not found in Keep")?;
+                } else {
+                    write!(
+                        f,
+                        "[{request_id}] failed to read block {locator} after {}",
+                        plural(*attempts, "attempt")
+                    )?;
+                }
+                write_services(f, services)
+            }
+            Error::BadLocator { locator, problem } => {
+                write!(f, "bad Keep locator {locator:?}: {problem}")
+            }
+            Error::Input { what, source } => write!(f, "cannot read {what}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::CacheDir { source, .. } | Error::Input { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+fn plural(n: u32, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+fn copies_text(copies: u32, classes: &[String]) -> String {
+    let mut text = if copies == 1 {
+        "1 copy".to_string()
+    } else {
+        format!("{copies} copies")
+    };
+    if !classes.is_empty() {
+        text.push_str(&format!(" in [{}]", classes.join(", ")));
+    }
+    text
+}
+
+fn write_services(f: &mut fmt::Formatter<'_>, services: &[(String, String)]) -> fmt::Result {
+    for (i, (root, what)) in services.iter().enumerate() {
+        let sep = if i == 0 { ": " } else { "; " };
+        write!(f, "{sep}service {root} {what}")?;
+    }
+    Ok(())
+}
+
+/// Whether a transport error text points at TLS certificate verification.
+fn is_certificate_problem(text: &str) -> bool {
+    let text = text.to_ascii_lowercase();
+    text.contains("certificate") || text.contains("unknownissuer")
+}
+
+/// Removes every occurrence of `secret` from `text`, so that a token a
+/// server echoes back never reaches a message.
+pub fn redact(text: &str, secret: &str) -> String {
+    if secret.is_empty() {
+        return text.to_string();
+    }
+    let mut out = text.replace(secret, "<token>");
+    // A v2 token is also sent as its bare secret part.
+    if let Some(tail) = secret
+        .strip_prefix("v2/")
+        .and_then(|s| s.rsplit('/').next())
+    {
+        if tail.len() >= 8 {
+            out = out.replace(tail, "<token>");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_settings_names_both_and_the_file() {
+        let e = Error::MissingSettings {
+            missing: vec!["ARVADOS_API_HOST", "ARVADOS_API_TOKEN"],
+            file: PathBuf::from("/home/u/.config/arvados/settings.conf"),
+            unreadable: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "ARVADOS_API_HOST and ARVADOS_API_TOKEN are not set: put them in \
+             /home/u/.config/arvados/settings.conf or export them in the environment"
+        );
+        let e = Error::MissingSettings {
+            missing: vec!["ARVADOS_API_TOKEN"],
+            file: PathBuf::from("/etc/xdg/arvados/settings.conf"),
+            unreadable: Some((
+                PathBuf::from("/etc/xdg/arvados/settings.conf"),
+                "Permission denied (os error 13)".into(),
+            )),
+        };
+        assert_eq!(
+            e.to_string(),
+            "ARVADOS_API_TOKEN is not set: put it in /etc/xdg/arvados/settings.conf or \
+             export it in the environment (/etc/xdg/arvados/settings.conf could not be \
+             read: Permission denied (os error 13))"
+        );
+    }
+
+    #[test]
+    fn api_error_shows_server_words_once() {
+        let e = Error::Api {
+            method: "POST",
+            url: "https://x.example/arvados/v1/links".into(),
+            status: 422,
+            message: "Name has already been taken (req-abc)".into(),
+            request_id: "req-abc".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "POST https://x.example/arvados/v1/links failed: HTTP 422: \
+             Name has already been taken (req-abc)"
+        );
+        let e = Error::Api {
+            method: "GET",
+            url: "https://x.example/arvados/v1/users/current".into(),
+            status: 401,
+            message: "Not logged in".into(),
+            request_id: "req-1".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "GET https://x.example/arvados/v1/users/current failed: HTTP 401: \
+             Not logged in (req-1); check ARVADOS_API_TOKEN"
+        );
+    }
+
+    #[test]
+    fn keep_write_error_names_block_and_services() {
+        let e = Error::KeepWrite(Box::new(KeepWriteFailure {
+            request_id: "req-x".into(),
+            block: "acbd18db4cc2f85cedef654fccc4a4d8+3".into(),
+            attempts: 3,
+            wanted_copies: 2,
+            wanted_classes: vec!["default".into()],
+            stored_copies: 1,
+            stored_classes: vec![],
+            services: vec![
+                (
+                    "http://k1:25107/".into(),
+                    "answered 503 Service Unavailable".into(),
+                ),
+                (
+                    "http://k2:25107/".into(),
+                    "failed: connection refused".into(),
+                ),
+            ],
+        }));
+        assert_eq!(
+            e.to_string(),
+            "[req-x] failed to write block acbd18db4cc2f85cedef654fccc4a4d8+3 after 3 attempts: \
+             wanted 2 copies in [default] but stored 1 copy: service http://k1:25107/ answered \
+             503 Service Unavailable; service http://k2:25107/ failed: connection refused"
+        );
+    }
+
+    #[test]
+    fn redact_removes_token_and_secret() {
+        let token = "v2/zzzzz-gj3su-000000000000000/secretsecretsecret";
+        let text = format!("bad token {token} or secretsecretsecret");
+        assert_eq!(redact(&text, token), "bad token <token> or <token>");
+        assert_eq!(redact("x", ""), "x");
+    }
+}

@@ -1,0 +1,15 @@
+//! arv-keepdocker: upload Docker images into Arvados Keep and tag them so
+//! that the cluster can find them, or list the images already stored.
+//!
+//! The crate is a library plus a thin binary (`src/main.rs`) so that the
+//! benchmark and integration targets under `compat-tests/` can drive the
+//! same code the command runs.
+
+#![forbid(unsafe_code)]
+
+pub mod arvados;
+pub mod cli;
+pub mod docker;
+pub mod error;
+pub mod request;
+pub mod settings;
