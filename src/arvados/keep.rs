@@ -304,7 +304,7 @@ pub struct KeepClient {
     request_id: String,
     clock: Arc<dyn Clock>,
     threads: usize,
-    classes_unsupported: AtomicBool,
+    warned_classes_unsupported: AtomicBool,
     warnings: Mutex<Vec<String>>,
 }
 
@@ -372,7 +372,7 @@ impl KeepClient {
             request_id: new_request_id(),
             clock: Arc::new(SystemClock),
             threads: 2,
-            classes_unsupported: AtomicBool::new(false),
+            warned_classes_unsupported: AtomicBool::new(false),
             warnings: Mutex::new(Vec::new()),
         }
     }
@@ -426,7 +426,7 @@ impl KeepClient {
     }
 
     fn warn_once_classes_unsupported(&self) {
-        if !self.classes_unsupported.swap(true, Ordering::SeqCst) {
+        if !self.warned_classes_unsupported.swap(true, Ordering::SeqCst) {
             self.warnings
                 .lock()
                 .unwrap()
@@ -493,6 +493,10 @@ impl KeepClient {
         let mut locator: Option<String> = None;
         let mut attempts = 0u32;
         let mut next_start: Option<Instant> = None;
+        // Cleared for the rest of this block when a service does not
+        // confirm storage classes (the legacy client does the same per
+        // block, and warns once per run).
+        let mut tracking = true;
 
         for round in 0..=self.retries {
             self.wait_for_round(round, &mut next_start);
@@ -531,11 +535,7 @@ impl KeepClient {
                 RoundGoal {
                     copies: remaining,
                     total_copies: copies,
-                    classes: if self.classes_unsupported.load(Ordering::SeqCst) {
-                        &[]
-                    } else {
-                        &self.classes
-                    },
+                    classes: if tracking { &self.classes } else { &[] },
                     confirmed_before: &confirmed,
                 },
                 writers,
@@ -543,6 +543,7 @@ impl KeepClient {
             );
             done_copies += outcome.copies;
             if outcome.classes_unsupported {
+                tracking = false;
                 self.warn_once_classes_unsupported();
             }
             for (class, n) in outcome.confirmed {
@@ -557,7 +558,7 @@ impl KeepClient {
             if outcome.locator.is_some() {
                 locator = outcome.locator;
             }
-            let classes_done = self.classes_unsupported.load(Ordering::SeqCst)
+            let classes_done = !tracking
                 || self
                     .classes
                     .iter()
@@ -585,7 +586,7 @@ impl KeepClient {
                 _ => None,
             })
             .collect();
-        let stored_classes = if self.classes_unsupported.load(Ordering::SeqCst) {
+        let stored_classes = if !tracking {
             Vec::new()
         } else {
             self.classes
@@ -795,6 +796,48 @@ impl KeepClient {
                 })
                 .collect(),
         })
+    }
+}
+
+/// Reads a file made of whole blocks (a one-file collection such as
+/// [`super::manifest::OneFileManifest`] describes) as one stream, fetching
+/// one block at a time. A Keep failure surfaces as an `io::Error` wrapping
+/// the crate's [`Error`].
+pub struct BlockReader<'a> {
+    keep: &'a KeepClient,
+    locators: std::vec::IntoIter<Locator>,
+    block: Vec<u8>,
+    pos: usize,
+}
+
+impl KeepClient {
+    /// A `Read` over the concatenation of these blocks.
+    pub fn reader(&self, locators: Vec<Locator>) -> BlockReader<'_> {
+        BlockReader {
+            keep: self,
+            locators: locators.into_iter(),
+            block: Vec::new(),
+            pos: 0,
+        }
+    }
+}
+
+impl std::io::Read for BlockReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.block.len() {
+            let Some(next) = self.locators.next() else {
+                return Ok(0);
+            };
+            self.block = self
+                .keep
+                .get_block(&next.to_string())
+                .map_err(std::io::Error::other)?;
+            self.pos = 0;
+        }
+        let n = buf.len().min(self.block.len() - self.pos);
+        buf[..n].copy_from_slice(&self.block[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 
@@ -1357,9 +1400,13 @@ pub(crate) mod tests {
             keep.take_warnings(),
             ["X-Keep-Storage-Classes header not supported by the cluster"]
         );
-        // The second block no longer asks for classes.
+        // Each block starts by asking for its classes again, as the legacy
+        // client does (a write that starts after a reply without the header
+        // no longer asks).
         let puts = fake.puts.lock().unwrap().clone();
-        assert!(puts[2..].iter().all(|p| p.1.is_none()));
+        assert_eq!(puts.len(), 4);
+        assert!(puts[0].1.as_deref() == Some("default") || puts[1].1.as_deref() == Some("default"));
+        assert!(puts[2].1.as_deref() == Some("default") || puts[3].1.as_deref() == Some("default"));
     }
 
     #[test]
@@ -1454,6 +1501,27 @@ pub(crate) mod tests {
             .get_block(&format!("{}+3", md5_hex(b"bar")))
             .unwrap_err();
         assert!(e.to_string().contains("fails the checksum"), "{e}");
+    }
+
+    #[test]
+    fn block_reader_streams_blocks_in_order() {
+        use std::io::Read;
+        let services = vec![svc(0, "disk"), svc(1, "disk")];
+        let fake = Arc::new(Fake::new(&[
+            (&services[0], &[OK][..]),
+            (&services[1], &[OK][..]),
+        ]));
+        let keep = client(services, fake, 1, Arc::new(FakeClock::new()));
+        let locs: Vec<Locator> = [&b"hello "[..], b"", b"world"]
+            .iter()
+            .map(|d| Locator::parse(&keep.put_block(d).unwrap()).unwrap())
+            .collect();
+        let mut text = String::new();
+        keep.reader(locs).read_to_string(&mut text).unwrap();
+        assert_eq!(text, "hello world");
+        let missing = vec![Locator::new(&md5_hex(b"nope"), 4)];
+        let e = keep.reader(missing).read(&mut [0; 8]).unwrap_err();
+        assert!(e.to_string().contains("not found in Keep"), "{e}");
     }
 
     #[test]

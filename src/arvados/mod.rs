@@ -1,6 +1,13 @@
 //! Everything that speaks to an Arvados cluster: the REST API, Keep, and
 //! the manifest text both of them exchange. Nothing here knows about the
 //! command line.
+//!
+//! * `http`: the one ureq agent (TLS roots), request ids, the retry clock;
+//! * `api`: REST calls, retries, keyset listing, typed records;
+//! * `keep`: Keep services, probe order, block writes and reads;
+//! * `upload`: the streaming engine that cuts a `Read` into blocks and
+//!   writes them on several threads;
+//! * `manifest`: locators, name escaping, manifests, portable data hashes.
 
 pub mod api;
 pub mod http;
