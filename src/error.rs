@@ -86,6 +86,9 @@ pub enum Error {
     /// Reading the stream to upload failed (a file, a pipe, a child's
     /// stdout). `what` names the source.
     Input { what: String, source: io::Error },
+    /// A part of the tool that does not exist yet. Said plainly, with a
+    /// failure status, rather than pretending to work.
+    NotImplemented(&'static str),
 }
 
 /// The details of [`Error::KeepWrite`] (boxed: they are large).
@@ -244,6 +247,7 @@ impl fmt::Display for Error {
                 write!(f, "bad Keep locator {locator:?}: {problem}")
             }
             Error::Input { what, source } => write!(f, "cannot read {what}: {source}"),
+            Error::NotImplemented(what) => write!(f, "{what} is not implemented yet"),
         }
     }
 }

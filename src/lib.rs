@@ -11,5 +11,8 @@ pub mod arvados;
 pub mod cli;
 pub mod docker;
 pub mod error;
+pub mod list;
+pub mod pipeline;
 pub mod request;
+pub mod run;
 pub mod settings;

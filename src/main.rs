@@ -8,7 +8,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use arv_keepdocker::cli::{self, doc, CliError, Env, Parsed};
-use arv_keepdocker::request::Request;
+use arv_keepdocker::run;
 
 fn main() -> ExitCode {
     let mut argv = std::env::args_os();
@@ -23,13 +23,15 @@ fn main() -> ExitCode {
         Ok(request) => request,
         Err(err) => return fail(&prog, &err),
     };
-    // The pipeline does not exist yet; say so rather than pretend.
-    let what = match request {
-        Request::List(_) => "listing images",
-        Request::Upload(_) => "uploading",
-    };
-    eprintln!("{prog}: error: {what} is not implemented yet");
-    ExitCode::from(1)
+    let mut stdout = std::io::stdout().lock();
+    match run::run(request, &mut stdout) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let _ = stdout.flush();
+            eprintln!("{prog}: error: {err}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// `--help` and `--version` go to stdout, exit status 0 (a closed stdout is
