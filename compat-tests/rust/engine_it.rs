@@ -8,8 +8,8 @@
 //! site CA given in `SSL_CERT_FILE` would be.
 //!
 //! The legacy tool is looked for in `$ARV_LEGACY_BIN`, then
-//! `target/legacy-venv/bin` (made by `compat-tests/run-tests`), then
-//! `/tmp/legacyvenv/bin`. Without it, manifests are still checked against
+//! `target/legacy-venv/bin` (made by `compat-tests/run-tests`). Without it
+//! (outside CI only), manifests are still checked against
 //! an independent computation of what arv-put writes.
 
 use std::path::{Path, PathBuf};
@@ -193,7 +193,6 @@ fn legacy_bin() -> Option<PathBuf> {
     let candidates = [
         std::env::var_os("ARV_LEGACY_BIN").map(PathBuf::from),
         Some(Path::new(ROOT).join("target/legacy-venv/bin")),
-        Some(PathBuf::from("/tmp/legacyvenv/bin")),
     ];
     candidates
         .into_iter()
@@ -251,6 +250,12 @@ fn manifests_and_pdh_match_legacy_arv_put() {
     let keep = keep_for(&sim, &api);
     let legacy = legacy_bin();
     if legacy.is_none() {
+        // CI (and compat-tests/run-tests, which sets ARV_LEGACY_BIN) must
+        // compare with the real arv-put: never skip it silently there.
+        assert!(
+            std::env::var_os("CI").is_none() && std::env::var_os("ARV_LEGACY_BIN").is_none(),
+            "legacy arv-put not found (ARV_LEGACY_BIN, target/legacy-venv/bin)"
+        );
         eprintln!("note: legacy arv-put not found; comparing with the reference computation only");
     }
     let name = "sha256:d2c94e258dcb3c5ac2798d32e1249e42ef01cba4841c2234249495f87264ac5a.tar";

@@ -6,7 +6,7 @@ test bed's local registry.  Uses $DOCKER_HOST when set; otherwise starts the
 test bed's own dockerd for this module and stops it afterwards.  No Docker
 means failure, never a skip.
 
-Run: /tmp/legacyvenv/bin/python -m pytest compat-tests/tests/test_fixtures.py
+Run: target/legacy-venv/bin/python -m pytest compat-tests/tests/test_fixtures.py
 """
 
 import hashlib

@@ -6,7 +6,7 @@ Python SDK and the legacy arv-put/arv-get do against the simulation. The
 portable data hashes and locators expected here are computed in this file
 from the spec (§5.1, §6), not with the simulation's own code.
 
-Run: /tmp/legacyvenv/bin/python -m pytest compat-tests/tests/test_simarv.py -q
+Run: target/legacy-venv/bin/python -m pytest compat-tests/tests/test_simarv.py -q
 """
 
 import hashlib
