@@ -11,6 +11,9 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+use crate::docker::archive::ArchiveError;
+use crate::request::SourceError;
+
 /// Every error of the crate.
 #[derive(Debug)]
 pub enum Error {
@@ -86,6 +89,27 @@ pub enum Error {
     /// Reading the stream to upload failed (a file, a pipe, a child's
     /// stdout). `what` names the source.
     Input { what: String, source: io::Error },
+    /// The `--source` value could not be resolved (see [`SourceError`]).
+    Source(SourceError),
+    /// The image archive was refused. `what` names the source (a path,
+    /// "standard input").
+    Archive { what: String, error: ArchiveError },
+    /// The archive's image id changed between the quick look at its headers
+    /// and the full read (the file was rewritten meanwhile).
+    ArchiveChanged {
+        what: String,
+        before: String,
+        after: String,
+    },
+    /// The image format is not one the cluster supports, and
+    /// `--force-image-format` was not given (legacy wording; the reason was
+    /// logged before).
+    IncompatibleFormat,
+    /// `--project-uuid` is neither a user nor a group UUID (legacy arv-put
+    /// wording).
+    BadProject(String),
+    /// The per-image lock file could not be opened or locked.
+    Lock { path: PathBuf, source: io::Error },
     /// A part of the tool that does not exist yet. Said plainly, with a
     /// failure status, rather than pretending to work.
     NotImplemented(&'static str),
@@ -104,6 +128,12 @@ pub struct KeepWriteFailure {
     pub stored_classes: Vec<String>,
     /// Each service's last answer: (service root, what happened).
     pub services: Vec<(String, String)>,
+}
+
+impl From<SourceError> for Error {
+    fn from(e: SourceError) -> Error {
+        Error::Source(e)
+    }
 }
 
 /// The crate's result type.
@@ -247,6 +277,30 @@ impl fmt::Display for Error {
                 write!(f, "bad Keep locator {locator:?}: {problem}")
             }
             Error::Input { what, source } => write!(f, "cannot read {what}: {source}"),
+            Error::Source(e) => write!(f, "{e}"),
+            Error::Archive { what, error } => write!(f, "{what}: {error}"),
+            Error::ArchiveChanged {
+                what,
+                before,
+                after,
+            } => write!(
+                f,
+                "{what} changed while it was read (image {before} at first, then {after}); \
+                 do not rewrite the archive during an upload"
+            ),
+            Error::IncompatibleFormat => write!(
+                f,
+                "refusing to store incompatible format (use --force-image-format to override)"
+            ),
+            Error::BadProject(uuid) => write!(
+                f,
+                "Not a valid project UUID: {uuid} (give a project or user UUID to --project-uuid)"
+            ),
+            Error::Lock { path, source } => write!(
+                f,
+                "cannot lock {}: {source} (is the cache directory on a filesystem without flock?)",
+                path.display()
+            ),
             Error::NotImplemented(what) => write!(f, "{what} is not implemented yet"),
         }
     }
@@ -255,7 +309,10 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::CacheDir { source, .. } | Error::Input { source, .. } => Some(source),
+            Error::CacheDir { source, .. }
+            | Error::Input { source, .. }
+            | Error::Lock { source, .. } => Some(source),
+            Error::Archive { error, .. } => Some(error),
             _ => None,
         }
     }

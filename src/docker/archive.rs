@@ -197,6 +197,88 @@ impl<R: Read> Read for Tee<R> {
     }
 }
 
+/// What a quick look at a seekable archive tells before the full read:
+/// the image id and the RepoTags. Nothing is checked but the config's
+/// digest, which is computed here; the full read still decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peek {
+    /// `sha256:` + the sha256 of the config member manifest.json names.
+    pub image_id: String,
+    /// manifest.json's RepoTags.
+    pub repo_tags: Vec<String>,
+}
+
+/// Reads only the tar headers (seeking over member data), manifest.json and
+/// the config of a seekable archive. `None` when anything is unusual (not a
+/// tar, several images, a config that is a link...): the caller then reads
+/// the whole archive, whose check gives the real reason.
+pub fn peek<R: Read + io::Seek>(mut reader: R) -> Option<Peek> {
+    use std::collections::HashMap;
+    use std::io::SeekFrom;
+    const JSON_LIMIT: u64 = 8 << 20;
+
+    let mut manifest: Option<Vec<u8>> = None;
+    let mut files: HashMap<String, (u64, u64)> = HashMap::new();
+    {
+        let mut archive = tar::Archive::new(&mut reader);
+        for entry in archive.entries_with_seek().ok()? {
+            let mut entry = entry.ok()?;
+            let kind = entry.header().entry_type();
+            if !(kind.is_file() || kind == tar::EntryType::Continuous) {
+                continue;
+            }
+            let name = normalize(&entry.path().ok()?.to_string_lossy());
+            let size = entry.size();
+            if name == "manifest.json" {
+                if size > JSON_LIMIT {
+                    return None;
+                }
+                let mut text = Vec::with_capacity(size as usize);
+                entry.read_to_end(&mut text).ok()?;
+                manifest = Some(text);
+            } else {
+                files.insert(name, (entry.raw_file_position(), size));
+            }
+        }
+    }
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest?).ok()?;
+    let [image] = manifest.as_array()?.as_slice() else {
+        return None;
+    };
+    let config = normalize(image.get("Config")?.as_str()?);
+    let repo_tags = match image.get("RepoTags") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(tags) => tags
+            .as_array()?
+            .iter()
+            .map(|t| t.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()?,
+    };
+    let &(offset, size) = files.get(&config)?;
+    if size > JSON_LIMIT {
+        return None;
+    }
+    reader.seek(SeekFrom::Start(offset)).ok()?;
+    let mut bytes = vec![0u8; size as usize];
+    reader.read_exact(&mut bytes).ok()?;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(&bytes);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Some(Peek {
+        image_id: format!("sha256:{hex}"),
+        repo_tags,
+    })
+}
+
+/// A member name without `./` prefixes or a trailing `/`.
+fn normalize(name: &str) -> String {
+    let mut name = name;
+    while let Some(rest) = name.strip_prefix("./") {
+        name = rest;
+    }
+    name.trim_end_matches('/').to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::testutil::*;
@@ -222,6 +304,21 @@ mod tests {
 
     fn error(bytes: &[u8]) -> ArchiveError {
         verdict(bytes).expect_err("the archive should be refused")
+    }
+
+    #[test]
+    fn peek_finds_the_id_and_tags_of_both_layouts() {
+        let image = TestImage::new(2);
+        let id = format!("sha256:{}", image.config_hex());
+        for bytes in [
+            tar_of(&image.classic(Order::Docker)),
+            tar_of(&image.oci(Order::Docker)),
+        ] {
+            let got = peek(io::Cursor::new(&bytes)).unwrap();
+            assert_eq!(got.image_id, id);
+            assert_eq!(got.repo_tags, ["example/app:1.0"]);
+        }
+        assert_eq!(peek(io::Cursor::new(vec![7u8; 4096])), None);
     }
 
     #[test]

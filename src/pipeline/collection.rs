@@ -1,0 +1,441 @@
+//! Phase 1: ensure the image collection exists, whatever the source.
+//!
+//! The source-independent part takes an image id, the repo:tag to record
+//! and the target project, and gives the target collection: an existing
+//! one ("already in Arvados", legacy S4), a copy of an existing one's
+//! manifest into the target project (no bytes moved), or a fresh one made
+//! from an upload, created in one call with its final name, owner and
+//! properties. [`ensure_from_archive`] is the archive source (a file or
+//! standard input) on top of that.
+
+use serde_json::{json, Value};
+
+use super::{format, source, Plan};
+use crate::arvados::api::{ApiClient, Collection, Link};
+use crate::arvados::upload::Uploaded;
+use crate::error::Result;
+use crate::log;
+use crate::request::{Input, RepoTag};
+
+/// Link class of the image id link.
+pub const HASH: &str = "docker_image_hash";
+/// Link class of the repo:tag link.
+pub const REPO_TAG: &str = "docker_image_repo+tag";
+
+/// What phase 2 needs to know about the image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageFacts {
+    /// `sha256:<64 hex>` (or a v1 bare hex id).
+    pub id: String,
+    /// `None`: stored by its hash only.
+    pub repo_tag: Option<RepoTag>,
+    /// The config's `created`, for a fresh upload's links.
+    pub created: Option<String>,
+}
+
+/// The image's records already in Arvados.
+#[derive(Clone, Debug, Default)]
+pub struct Existing {
+    /// Hash links named with the image id, most preferred first (§8.2).
+    pub hash_links: Vec<Link>,
+    /// Their readable, untrashed head collections, most preferred first.
+    pub collections: Vec<Collection>,
+    /// Repo+tag links with the wanted name on those collections.
+    pub repo_tag_links: Vec<Link>,
+}
+
+/// How the target collection came to be.
+#[derive(Clone, Debug)]
+pub enum Made {
+    /// Created from an upload: both links are made, carrying the config's
+    /// timestamp.
+    Fresh,
+    /// The image was already in Arvados: only the links the target project
+    /// lacks are made, copying the most preferred hash link's properties.
+    Existing(Existing),
+}
+
+/// Phase 1's result.
+#[derive(Clone, Debug)]
+pub struct Ensured {
+    /// The target collection's UUID.
+    pub uuid: String,
+    pub facts: ImageFacts,
+    pub made: Made,
+}
+
+impl Ensured {
+    /// Whether the collection was made from a new upload.
+    pub fn is_fresh(&self) -> bool {
+        matches!(self.made, Made::Fresh)
+    }
+}
+
+/// The default collection name (spec §7.2), or `--name`.
+pub fn collection_name(given: Option<&str>, repo_tag: Option<&RepoTag>, image_id: &str) -> String {
+    if let Some(name) = given {
+        return name.to_string();
+    }
+    let short: String = image_id.chars().take(12).collect();
+    match repo_tag {
+        Some(rt) => format!("Docker image {} {short}", rt.to_string().replace('/', " ")),
+        None => format!("Docker image {short}"),
+    }
+}
+
+/// The `docker-image-repo-tag` property value.
+pub fn repo_tag_property(repo_tag: Option<&RepoTag>) -> Value {
+    repo_tag.map_or(Value::Null, |rt| Value::String(rt.to_string()))
+}
+
+/// The create body of a collection holding `manifest_text`: a fresh upload
+/// and a copy of an existing image have the same shape.
+pub fn collection_body(
+    manifest_text: &str,
+    name: &str,
+    owner: &str,
+    repo_tag: Option<&RepoTag>,
+) -> Value {
+    json!({
+        "manifest_text": manifest_text,
+        "name": name,
+        "owner_uuid": owner,
+        "replication_desired": null,
+        "properties": {"docker-image-repo-tag": repo_tag_property(repo_tag)},
+    })
+}
+
+/// The wall-clock fields of an ISO 8601 time, any offset dropped without
+/// converting (legacy `ciso8601.parse_datetime_as_naive`); sub-second
+/// digits beyond microseconds are ignored.
+pub fn naive_time(text: &str) -> Option<(u32, u32, u32, u32, u32, u32, u32)> {
+    let b = text.as_bytes();
+    let num = |from: usize, len: usize| -> Option<u32> {
+        let part = text.get(from..from + len)?;
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    let (y, mo, d) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    if b.len() == 10 {
+        return Some((y, mo, d, 0, 0, 0, 0));
+    }
+    if !matches!(b.get(10), Some(b'T' | b't' | b' ')) {
+        return None;
+    }
+    let (h, mi, s) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    let mut micros = 0;
+    if b.get(19) == Some(&b'.') {
+        let digits: String = text[20..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        let six: String = digits.chars().chain("000000".chars()).take(6).collect();
+        micros = six.parse().ok()?;
+    }
+    Some((y, mo, d, h, mi, s, micros))
+}
+
+/// Legacy `docker_link_sort_key`: (image_timestamp, created_at); a missing
+/// or unparseable timestamp sorts first (year 1 in legacy).
+#[allow(clippy::type_complexity)]
+pub fn link_sort_key(
+    link: &Link,
+) -> (
+    Option<(u32, u32, u32, u32, u32, u32, u32)>,
+    Option<(u32, u32, u32, u32, u32, u32, u32)>,
+) {
+    let ts = link
+        .properties
+        .as_ref()
+        .and_then(|p| p.get("image_timestamp"))
+        .and_then(Value::as_str)
+        .and_then(naive_time);
+    let created = link.created_at.as_deref().and_then(naive_time);
+    (ts, created)
+}
+
+/// Sorts links most preferred first (stable, as Python's reverse sort).
+pub fn sort_links(links: &mut [Link]) {
+    links.sort_by_key(|l| std::cmp::Reverse(link_sort_key(l)));
+}
+
+/// Looks the image up by its id (legacy S4): the hash links anyone made,
+/// their readable collections, and the repo+tag links on those.
+pub fn find_existing(
+    api: &ApiClient,
+    image_id: &str,
+    repo_tag: Option<&RepoTag>,
+) -> Result<Option<Existing>> {
+    let mut hash_links: Vec<Link> = api.list_all(
+        "links",
+        vec![
+            json!(["link_class", "=", HASH]),
+            json!(["name", "=", image_id]),
+        ],
+        None,
+    )?;
+    if hash_links.is_empty() {
+        return Ok(None);
+    }
+    sort_links(&mut hash_links);
+    let mut heads: Vec<&str> = Vec::new();
+    for link in &hash_links {
+        if let Some(h) = link.head_uuid.as_deref() {
+            if !heads.contains(&h) {
+                heads.push(h);
+            }
+        }
+    }
+    // Paged, unlike legacy's single list call that saw at most 100.
+    let mut collections: Vec<Collection> = api.list_all(
+        "collections",
+        vec![json!(["uuid", "in", heads])],
+        Some(vec![
+            "uuid".into(),
+            "owner_uuid".into(),
+            "name".into(),
+            "manifest_text".into(),
+        ]),
+    )?;
+    if collections.is_empty() {
+        return Ok(None);
+    }
+    collections.sort_by_key(|c| heads.iter().position(|h| *h == c.uuid));
+    let repo_tag_links = match repo_tag {
+        Some(rt) => {
+            let uuids: Vec<&str> = collections.iter().map(|c| c.uuid.as_str()).collect();
+            api.list_all(
+                "links",
+                vec![
+                    json!(["link_class", "=", REPO_TAG]),
+                    json!(["name", "=", rt.to_string()]),
+                    json!(["head_uuid", "in", uuids]),
+                ],
+                None,
+            )?
+        }
+        None => Vec::new(),
+    };
+    Ok(Some(Existing {
+        hash_links,
+        collections,
+        repo_tag_links,
+    }))
+}
+
+/// The target collection for an image already in Arvados: the first one
+/// the target project owns, else a copy of the most preferred one's
+/// manifest into it (no bytes move).
+pub fn ensure_from_existing(
+    api: &ApiClient,
+    existing: Existing,
+    facts: ImageFacts,
+    plan: &Plan,
+) -> Result<Ensured> {
+    let owned = existing
+        .collections
+        .iter()
+        .find(|c| c.owner_uuid.as_deref() == Some(plan.owner.as_str()));
+    let uuid = match owned {
+        Some(c) => c.uuid.clone(),
+        None => {
+            let source = &existing.collections[0];
+            let name = collection_name(plan.name.as_deref(), facts.repo_tag.as_ref(), &facts.id);
+            let body = collection_body(
+                source.manifest_text.as_deref().unwrap_or(""),
+                &name,
+                &plan.owner,
+                facts.repo_tag.as_ref(),
+            );
+            api.create_collection(&body)?.uuid
+        }
+    };
+    Ok(Ensured {
+        uuid,
+        facts,
+        made: Made::Existing(existing),
+    })
+}
+
+/// Creates the collection of a fresh upload, in one call with its final
+/// name, owner and properties.
+pub fn create_fresh(
+    api: &ApiClient,
+    uploaded: &Uploaded,
+    facts: ImageFacts,
+    plan: &Plan,
+) -> Result<Ensured> {
+    let name = collection_name(plan.name.as_deref(), facts.repo_tag.as_ref(), &facts.id);
+    let manifest = uploaded.manifest(&format!("{}.tar", facts.id));
+    let body = collection_body(&manifest, &name, &plan.owner, facts.repo_tag.as_ref());
+    let made = api.create_collection(&body)?;
+    log::log(
+        log::ARV_PUT,
+        log::Level::Info,
+        &format!(
+            "Collection saved as '{}'",
+            made.name.as_deref().unwrap_or(&name)
+        ),
+    );
+    Ok(Ensured {
+        uuid: made.uuid,
+        facts,
+        made: Made::Fresh,
+    })
+}
+
+/// Phase 1 for an archive (a file or standard input).
+///
+/// A regular file is looked at first (tar headers, manifest.json and the
+/// config only), so an image already in Arvados costs no upload. Otherwise
+/// the archive streams once into Keep while it is checked, and the
+/// collection is created only once the whole archive passed the check.
+/// Standard input learns the image id only at the end; if the image turns
+/// out to be in Arvados already, that is adopted instead (the uploaded
+/// blocks are harmless).
+pub fn ensure_from_archive(
+    cx: &super::Session<'_>,
+    plan: &Plan,
+    input: &Input,
+    given: Option<&RepoTag>,
+) -> Result<Ensured> {
+    let api = &cx.api;
+    let mut archive = source::ArchiveInput::open(input)?;
+    let formats = cx.discovery.docker_image_formats.as_deref();
+
+    if !plan.force {
+        if let Some(peek) = archive.peek() {
+            let repo_tag = source::recorded_repo_tag(given, &peek.repo_tags);
+            format::ensure_supported(&peek.image_id, formats, plan.force_image_format)?;
+            let _lock = cx.lock(&peek.image_id)?;
+            if let Some(existing) = find_existing(api, &peek.image_id, repo_tag.as_ref())? {
+                let facts = ImageFacts {
+                    id: peek.image_id,
+                    repo_tag,
+                    created: None,
+                };
+                return ensure_from_existing(api, existing, facts, plan);
+            }
+            let (uploaded, image) = source::stream_to_keep(cx.keep()?, archive, plan.progress)?;
+            source::same_image(input, &peek.image_id, &image.image_id)?;
+            let facts = ImageFacts {
+                id: image.image_id,
+                repo_tag,
+                created: image.created,
+            };
+            return create_fresh(api, &uploaded, facts, plan);
+        }
+    }
+
+    let (uploaded, image) = source::stream_to_keep(cx.keep()?, archive, plan.progress)?;
+    format::ensure_supported(&image.image_id, formats, plan.force_image_format)?;
+    let repo_tag = source::recorded_repo_tag(given, &image.repo_tags);
+    let _lock = cx.lock(&image.image_id)?;
+    if !plan.force {
+        if let Some(existing) = find_existing(api, &image.image_id, repo_tag.as_ref())? {
+            let facts = ImageFacts {
+                id: image.image_id,
+                repo_tag,
+                created: image.created,
+            };
+            return ensure_from_existing(api, existing, facts, plan);
+        }
+    }
+    let facts = ImageFacts {
+        id: image.image_id,
+        repo_tag,
+        created: image.created,
+    };
+    create_fresh(api, &uploaded, facts, plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Map;
+
+    fn rt(repo: &str, tag: &str) -> RepoTag {
+        RepoTag {
+            repo: repo.into(),
+            tag: tag.into(),
+        }
+    }
+
+    #[test]
+    fn names_follow_the_legacy_rule() {
+        let id = "sha256:d2c94e258dcb3c5ac2798d32e1249e42ef01cba4841c2234249495f87264ac5a";
+        assert_eq!(
+            collection_name(None, Some(&rt("kdtest-plain", "v1")), id),
+            "Docker image kdtest-plain:v1 sha256:d2c94"
+        );
+        assert_eq!(
+            collection_name(
+                None,
+                Some(&rt("quay.io/biocontainers/star", "2.7.5c--0")),
+                id
+            ),
+            "Docker image quay.io biocontainers star:2.7.5c--0 sha256:d2c94"
+        );
+        assert_eq!(collection_name(None, None, id), "Docker image sha256:d2c94");
+        assert_eq!(collection_name(Some("latest"), None, id), "latest");
+    }
+
+    #[test]
+    fn collection_body_has_final_properties() {
+        let body = collection_body(". x 0:0:f\n", "n", "zzzzz-tpzed-000000000000000", None);
+        assert_eq!(body["properties"], json!({"docker-image-repo-tag": null}));
+        assert_eq!(body["owner_uuid"], "zzzzz-tpzed-000000000000000");
+        let body = collection_body("", "n", "o", Some(&rt("a/b", "c")));
+        assert_eq!(
+            body["properties"],
+            json!({"docker-image-repo-tag": "a/b:c"})
+        );
+    }
+
+    fn link(uuid: &str, ts: Option<&str>, created: &str) -> Link {
+        let mut props = Map::new();
+        if let Some(ts) = ts {
+            props.insert("image_timestamp".into(), ts.into());
+        }
+        Link {
+            uuid: uuid.into(),
+            owner_uuid: None,
+            created_at: Some(created.into()),
+            link_class: Some(HASH.into()),
+            name: None,
+            head_uuid: None,
+            tail_uuid: None,
+            properties: Some(props),
+        }
+    }
+
+    #[test]
+    fn links_sort_by_timestamp_then_creation_newest_first() {
+        let mut links = vec![
+            link("a", None, "2024-01-01T00:00:00Z"),
+            link("b", Some("2023-01-01T00:00:00Z"), "2020-01-01T00:00:00Z"),
+            link(
+                "c",
+                Some("2023-01-01T00:00:00+05:00"),
+                "2021-01-01T00:00:00Z",
+            ),
+            link("d", Some("garbage"), "2025-01-01T00:00:00Z"),
+            link(
+                "e",
+                Some("2024-06-01T00:00:00.123456789Z"),
+                "2019-01-01T00:00:00Z",
+            ),
+        ];
+        sort_links(&mut links);
+        let order: Vec<&str> = links.iter().map(|l| l.uuid.as_str()).collect();
+        assert_eq!(order, ["e", "c", "b", "d", "a"]);
+        assert_eq!(
+            naive_time("2024-02-03T04:05:06.123456789Z"),
+            Some((2024, 2, 3, 4, 5, 6, 123456))
+        );
+    }
+}

@@ -1,0 +1,189 @@
+//! The archive source: a file or standard input, opened, looked at (a file
+//! only: its headers, manifest.json and config) and streamed once into
+//! Keep through the archive checker.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::PathBuf;
+
+use crate::arvados::keep::KeepClient;
+use crate::arvados::upload::{Event, Uploaded};
+use crate::docker::archive::{self, ArchiveError, ImageArchive, Peek, Tee};
+use crate::error::{Error, Result};
+use crate::log;
+use crate::progress::Reporter;
+use crate::request::{Input, Progress, RepoTag};
+
+/// An opened archive.
+pub enum ArchiveInput {
+    /// A file; `size` is known, so progress shows a percentage.
+    File {
+        path: PathBuf,
+        file: File,
+        size: u64,
+    },
+    /// Standard input, read as a stream.
+    Stdin,
+}
+
+impl ArchiveInput {
+    /// Opens a file or standard input.
+    pub fn open(input: &Input) -> Result<ArchiveInput> {
+        match input {
+            Input::Stdin => Ok(ArchiveInput::Stdin),
+            Input::File(path) => {
+                let fail = |source| Error::Input {
+                    what: path.display().to_string(),
+                    source,
+                };
+                let file = File::open(path).map_err(fail)?;
+                let meta = file.metadata().map_err(fail)?;
+                if meta.is_dir() {
+                    return Err(fail(io::Error::other("it is a directory")));
+                }
+                Ok(ArchiveInput::File {
+                    path: path.clone(),
+                    size: meta.len(),
+                    file,
+                })
+            }
+            other => Err(Error::Input {
+                what: format!("{other:?}"),
+                source: io::Error::other("not an archive source"),
+            }),
+        }
+    }
+
+    /// How messages name the source.
+    pub fn what(&self) -> String {
+        match self {
+            ArchiveInput::File { path, .. } => path.display().to_string(),
+            ArchiveInput::Stdin => "standard input".to_string(),
+        }
+    }
+
+    /// The image id and RepoTags of a regular file, from its headers, its
+    /// manifest.json and its config only; the file is rewound after.
+    pub fn peek(&mut self) -> Option<Peek> {
+        let ArchiveInput::File { file, .. } = self else {
+            return None;
+        };
+        if !file.metadata().ok()?.is_file() {
+            return None;
+        }
+        let found = archive::peek(&mut *file);
+        file.seek(SeekFrom::Start(0)).ok()?;
+        found
+    }
+
+    fn size(&self) -> Option<u64> {
+        match self {
+            ArchiveInput::File { size, .. } => Some(*size),
+            ArchiveInput::Stdin => None,
+        }
+    }
+}
+
+/// The repo:tag to record: the one given, else the archive's single
+/// RepoTags entry, else none (hash only).
+pub fn recorded_repo_tag(given: Option<&RepoTag>, repo_tags: &[String]) -> Option<RepoTag> {
+    if let Some(rt) = given {
+        return Some(rt.clone());
+    }
+    match repo_tags {
+        [one] => crate::request::parse_target(one, None).ok(),
+        [] => None,
+        several => {
+            log::warning(&format!(
+                "the archive has {} tags ({}); storing the image by its hash only \
+                 (name one as REPO:TAG to record it)",
+                several.len(),
+                several.join(", ")
+            ));
+            None
+        }
+    }
+}
+
+/// Streams the archive into Keep, checking every byte on the way; returns
+/// the blocks and the checked image. Nothing is created on the cluster.
+pub fn stream_to_keep(
+    keep: &KeepClient,
+    input: ArchiveInput,
+    mode: Progress,
+) -> Result<(Uploaded, ImageArchive)> {
+    let what = input.what();
+    let mut reporter = Reporter::new(mode, input.size());
+    let reader: Box<dyn Read + Send> = match input {
+        ArchiveInput::File { file, .. } => Box::new(file),
+        ArchiveInput::Stdin => Box::new(io::stdin()),
+    };
+    let mut tee = Tee::new(reader);
+    log::set_request_id(keep.current_request_id());
+    reporter.update(0);
+    let result = keep.upload(&mut tee, &what, None, &mut |event| match event {
+        Event::Progress(p) => reporter.update(p.bytes_read),
+        Event::Warning(text) => log::log(log::ARV_PUT, log::Level::Warning, &text),
+    });
+    reporter.finish();
+    let uploaded = match result {
+        Ok(uploaded) => uploaded,
+        Err(Error::Input { what, source }) => {
+            return Err(match archive_error(&source) {
+                Some(error) => Error::Archive { what, error },
+                None => Error::Input { what, source },
+            })
+        }
+        Err(e) => return Err(e),
+    };
+    let image = tee
+        .finish()
+        .map_err(|error| Error::Archive { what, error })?;
+    Ok((uploaded, image))
+}
+
+/// The archive check's refusal inside a read error, if that is what it is.
+fn archive_error(e: &io::Error) -> Option<ArchiveError> {
+    e.get_ref()?.downcast_ref::<ArchiveError>().cloned()
+}
+
+/// The image the full read found must be the one the quick look found.
+pub fn same_image(input: &Input, before: &str, after: &str) -> Result<()> {
+    if before == after {
+        return Ok(());
+    }
+    Err(Error::ArchiveChanged {
+        what: match input {
+            Input::File(p) => p.display().to_string(),
+            _ => "the archive".into(),
+        },
+        before: before.into(),
+        after: after.into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repo_tag_given_then_archive_single_entry_then_none() {
+        let given = RepoTag {
+            repo: "a".into(),
+            tag: "b".into(),
+        };
+        assert_eq!(
+            recorded_repo_tag(Some(&given), &["x:y".into()]),
+            Some(given)
+        );
+        assert_eq!(
+            recorded_repo_tag(None, &["reg.example:5000/x/y:1.0".into()]),
+            Some(RepoTag {
+                repo: "reg.example:5000/x/y".into(),
+                tag: "1.0".into()
+            })
+        );
+        assert_eq!(recorded_repo_tag(None, &[]), None);
+        assert_eq!(recorded_repo_tag(None, &["a:1".into(), "a:2".into()]), None);
+    }
+}
