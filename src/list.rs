@@ -1,11 +1,1252 @@
-//! The `images` listing (being written).
+//! The `images` listing (spec §9.1): `arv-keepdocker` with no image, or
+//! with `images`.
+//!
+//! What is printed is exactly what the legacy `list_images_in_arv` plus
+//! `main`'s listing branch print, including their quirks: the naive
+//! timestamp parse of `ciso8601.parse_datetime_as_naive` (offsets dropped
+//! without converting, unparseable values ranked as year 1), the C-locale
+//! `%c` dates, the preference sort with its ties, and the re-sort that
+//! hash-only images trigger. Only the fetching differs: the two link
+//! classes are listed in parallel, only the fields the listing reads are
+//! selected, and a listing stops as soon as it holds the `items_available`
+//! its first page announced instead of paying for an empty last page.
+//!
+//! The pure parts (timestamp parse, `%c`, preference order, rows, layout)
+//! are plain functions with their tests below; [`run`] is the only part
+//! that talks to the cluster or to stdout.
 
-use std::io::Write;
+use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Write};
 
-use crate::arvados::api::ApiClient;
+use serde_json::{json, Value};
+
+use crate::arvados::api::{ApiClient, ItemList, KeysetLister};
 use crate::error::{Error, Result};
 
+const HASH_CLASS: &str = "docker_image_hash";
+const REPO_TAG_CLASS: &str = "docker_image_repo+tag";
+
 /// Print the images stored in Arvados, as the legacy listing does.
-pub fn run(_api: &ApiClient, _out: &mut dyn Write) -> Result<()> {
-    Err(Error::NotImplemented("listing images"))
+///
+/// Legacy connects first (discovery, `GET config`), then writes the
+/// header, then lists. So when the listing fails, stdout holds the header
+/// if the server answered at all (a 401 on the links, a record legacy
+/// cannot handle) but not when it could not be reached; after the header
+/// come the rows printed before a row legacy would crash on. The status is
+/// then 1. A closed stdout (`arv-keepdocker | head -1`) ends the listing
+/// quietly with status 0.
+pub fn run(api: &ApiClient, out: &mut dyn Write) -> Result<()> {
+    let header = layout_row("REPOSITORY", "TAG", "IMAGE ID", "COLLECTION", "CREATED");
+    let (images, existing) = match fetch_listing(api) {
+        Ok(found) => found,
+        Err(e) => {
+            if !matches!(e, Error::ApiTransport { .. }) {
+                // The failure is what gets reported, not a write error.
+                let _ = emit(out, &header);
+            }
+            return Err(e);
+        }
+    };
+    let (rows, failure) = render_rows(&images, &existing);
+    if emit(out, &(header + &rows))? == Emitted::Closed {
+        return Ok(());
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// The listing's rows in order, and which of their collections exist.
+fn fetch_listing(api: &ApiClient) -> Result<(Vec<Image>, HashSet<String>)> {
+    let (hash_links, repo_links) = fetch_docker_links(api)?;
+    let images = image_listing(hash_links, repo_links)?;
+    let existing = existing_collections(api, &images)?;
+    Ok((images, existing))
+}
+
+// ---------------------------------------------------------------------------
+// Output
+
+#[derive(Debug, PartialEq, Eq)]
+enum Emitted {
+    Written,
+    /// The reader went away (EPIPE): legacy swallows it and exits 0.
+    Closed,
+}
+
+fn emit(out: &mut dyn Write, text: &str) -> Result<Emitted> {
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(Emitted::Written),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Emitted::Closed),
+        Err(source) => Err(Error::Input {
+            what: "standard output (writing the listing)".into(),
+            source,
+        }),
+    }
+}
+
+/// One line of the table: legacy's `"{:30}  {:10}  {:12}  {:29}  {:20}\n"`.
+/// Values are padded to at least the width (counted in characters, as
+/// Python counts code points) and never cut, so a long one pushes the
+/// columns after it to the right.
+pub fn layout_row(
+    repo: &str,
+    tag: &str,
+    image_id: &str,
+    collection: &str,
+    created: &str,
+) -> String {
+    format!("{repo:<30}  {tag:<10}  {image_id:<12}  {collection:<29}  {created:<20}\n")
+}
+
+/// The rows that survive the existence check, rendered. Legacy formats
+/// each row as it writes it, so a row whose image id is not a string
+/// (a hash link with a null name) stops the listing there: the rows before
+/// it are printed, then the error.
+fn render_rows(images: &[Image], existing: &HashSet<String>) -> (String, Option<Error>) {
+    let mut text = String::new();
+    for image in images {
+        let Some(collection) = image.collection.as_deref() else {
+            continue;
+        };
+        if !existing.contains(collection) {
+            continue;
+        }
+        let Some(hash) = image.dockerhash.as_deref() else {
+            let problem = format!(
+                "a docker_image_hash link on collection {collection} has no name \
+                 (the legacy tool stops the listing here too)"
+            );
+            return (text, Some(bad_answer("links", problem)));
+        };
+        let image_id: String = hash.chars().take(12).collect();
+        let created = format_c(&image.timestamp);
+        text.push_str(&layout_row(
+            &image.repo,
+            &image.tag,
+            &image_id,
+            collection,
+            &created,
+        ));
+    }
+    (text, None)
+}
+
+fn bad_answer(resource: &str, problem: String) -> Error {
+    Error::ApiResponse {
+        method: "GET",
+        url: format!("/arvados/v1/{resource}"),
+        problem,
+        request_id: String::new(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Fetching
+
+/// The fields of a link the listing reads.
+const LINK_FIELDS: [&str; 5] = ["uuid", "created_at", "head_uuid", "name", "properties"];
+
+/// Both link classes, each in keyset order (`created_at asc, uuid asc`),
+/// listed side by side.
+fn fetch_docker_links(api: &ApiClient) -> Result<(Vec<Value>, Vec<Value>)> {
+    let class_listing = |class: &str| {
+        let select = LINK_FIELDS.iter().map(|f| f.to_string()).collect();
+        list_complete(
+            api,
+            "links",
+            vec![json!(["link_class", "=", class])],
+            select,
+        )
+    };
+    let (hash, repo) = std::thread::scope(|s| {
+        let hash = s.spawn(|| class_listing(HASH_CLASS));
+        let repo = class_listing(REPO_TAG_CLASS);
+        (hash.join(), repo)
+    });
+    let hash = hash.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+    Ok((hash, repo?))
+}
+
+/// The uuids of the listed collections that exist, are readable and are
+/// not trashed: legacy's `collections.list` with `uuid in [...]` (server
+/// defaults exclude trashed collections and old versions).
+fn existing_collections(api: &ApiClient, images: &[Image]) -> Result<HashSet<String>> {
+    let mut wanted: Vec<&str> = Vec::new();
+    let mut seen = HashSet::new();
+    for c in images.iter().filter_map(|i| i.collection.as_deref()) {
+        if seen.insert(c) {
+            wanted.push(c);
+        }
+    }
+    if wanted.is_empty() {
+        // `uuid in []` matches nothing; legacy still asks.
+        return Ok(HashSet::new());
+    }
+    let found = list_complete(
+        api,
+        "collections",
+        vec![json!(["uuid", "in", wanted])],
+        vec!["uuid".to_string()],
+    )?;
+    Ok(found
+        .iter()
+        .filter_map(|c| c.get("uuid").and_then(Value::as_str))
+        .map(str::to_string)
+        .collect())
+}
+
+/// Every item matching `filters`, in keyset order, each once.
+///
+/// The pages are legacy's keyset pages (spec §2.3) but the first one asks
+/// for `count=exact`: once the items announced are in hand the listing is
+/// complete, so the empty page (or two) legacy needs to see the end is not
+/// requested. A short page is never taken as the end (a server may cap
+/// `limit`), and without a count the legacy rule applies: only an empty
+/// page ends the listing.
+fn list_complete(
+    api: &ApiClient,
+    resource: &str,
+    filters: Vec<Value>,
+    select: Vec<String>,
+) -> Result<Vec<Value>> {
+    let mut lister = KeysetLister::new(resource, filters, Some(select));
+    let mut available: Option<u64> = None;
+    let mut requests = 0u32;
+    let mut items = Vec::new();
+    loop {
+        let page = lister.next_page_with(|params| {
+            requests += 1;
+            let mut params = params.clone();
+            if requests == 1 {
+                params.count = Some("exact".into());
+            }
+            let page: ItemList<Value> = api.list(resource, &params)?;
+            if requests == 1 {
+                available = page.items_available;
+            }
+            Ok(page.items)
+        })?;
+        match page {
+            Some(batch) => items.extend(batch),
+            None => break,
+        }
+        if available.is_some_and(|n| items.len() as u64 >= n) {
+            break;
+        }
+    }
+    Ok(items)
+}
+
+// ---------------------------------------------------------------------------
+// Preference order and rows (legacy `docker_link_sort_key`,
+// `_get_docker_links`, `list_images_in_arv`)
+
+/// A docker link as the listing sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct DockerLink {
+    head: Option<String>,
+    /// `None` when the server sent a null (or non-string) name.
+    name: Option<String>,
+    key: SortKey,
+}
+
+/// Legacy's sort key `(image_timestamp, created_at)`, both parsed naive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SortKey {
+    /// The parsed `image_timestamp`, or year 1 when it is missing or
+    /// unparseable.
+    image: Naive,
+    /// Whether `image` is that stand-in (legacy's `is EARLIEST_DATETIME`):
+    /// an `image_timestamp` that really says 0001-01-01T00:00:00 sorts the
+    /// same but is still the date shown.
+    image_missing: bool,
+    created: Naive,
+}
+
+impl SortKey {
+    /// Most preferred first.
+    fn preference(&self, other: &SortKey) -> Ordering {
+        (other.image, other.created).cmp(&(self.image, self.created))
+    }
+
+    /// The CREATED column: the image timestamp, else the link's creation.
+    fn shown(&self) -> Naive {
+        if self.image_missing {
+            self.created
+        } else {
+            self.image
+        }
+    }
+}
+
+/// One row before the existence check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Image {
+    key: SortKey,
+    timestamp: Naive,
+    collection: Option<String>,
+    /// The preferred hash link's name, `<unknown>`, or `None` for a hash
+    /// link without a name (legacy fails when it prints that row).
+    dockerhash: Option<String>,
+    repo: String,
+    tag: String,
+}
+
+/// A link record from the server, checked the way legacy's sort key reads
+/// it. Legacy crashes (status 1) on a `properties` or `image_timestamp`
+/// that is there but of the wrong type, on an `image_timestamp` of
+/// 9999-12-31T24:00 (the day after overflows), and on a missing
+/// `created_at`; an unparseable `image_timestamp` is merely "missing".
+fn docker_link(link: &Value) -> Result<DockerLink> {
+    let uuid = link.get("uuid").and_then(Value::as_str).unwrap_or("?");
+    let bad = |what: String| bad_answer("links", format!("link {uuid}: {what}"));
+    let image = match link.get("properties") {
+        None => None,
+        Some(Value::Object(props)) => match props.get("image_timestamp") {
+            None => None,
+            Some(Value::String(s)) => match parse_naive(s) {
+                Ok(t) => Some(t),
+                Err(Unparsed::Invalid) => None,
+                Err(Unparsed::OutOfRange) => {
+                    return Err(bad(format!(
+                        "image_timestamp {s:?} is past year 9999 (the legacy tool fails on it too)"
+                    )))
+                }
+            },
+            Some(other) => {
+                return Err(bad(format!(
+                    "image_timestamp is {other}, not a string (the legacy tool fails on it too)"
+                )))
+            }
+        },
+        Some(other) => {
+            return Err(bad(format!(
+                "properties is {other}, not an object (the legacy tool fails on it too)"
+            )))
+        }
+    };
+    let created = match link.get("created_at") {
+        Some(Value::String(s)) => parse_naive(s).ok(),
+        _ => None,
+    };
+    let Some(created) = created else {
+        return Err(bad(format!(
+            "created_at {} is not a timestamp",
+            link.get("created_at").unwrap_or(&Value::Null)
+        )));
+    };
+    Ok(DockerLink {
+        head: link
+            .get("head_uuid")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        name: link.get("name").and_then(Value::as_str).map(str::to_string),
+        key: SortKey {
+            image: image.unwrap_or(Naive::EARLIEST),
+            image_missing: image.is_none(),
+            created,
+        },
+    })
+}
+
+/// Legacy `_get_docker_links`: parse, then a stable sort, most preferred
+/// first, so ties keep the keyset order the server sent.
+fn preferred_links(links: &[Value]) -> Result<Vec<DockerLink>> {
+    let mut parsed = links.iter().map(docker_link).collect::<Result<Vec<_>>>()?;
+    parsed.sort_by(|a, b| a.key.preference(&b.key));
+    Ok(parsed)
+}
+
+/// Legacy `list_images_in_arv` without a name, up to (not including) the
+/// existence check: one row per (collection, distinct repo+tag name) in
+/// preference order, then one per collection with only hash links, and a
+/// stable re-sort when there are any of those.
+fn image_listing(hash_links: Vec<Value>, repo_links: Vec<Value>) -> Result<Vec<Image>> {
+    let hash_links = preferred_links(&hash_links)?;
+    let repo_links = preferred_links(&repo_links)?;
+    if let Some(nameless) = repo_links.iter().find(|l| l.name.is_none()) {
+        return Err(bad_answer(
+            "links",
+            format!(
+                "a docker_image_repo+tag link on {} has no name (the legacy tool fails on it too)",
+                nameless.head.as_deref().unwrap_or("nothing")
+            ),
+        ));
+    }
+
+    // Legacy's `{head: link for link in reversed(hash_links)}`: the value is
+    // the most preferred link; the key order is that of first insertion
+    // while walking from the least preferred end. The hash-only rows come
+    // out in that order.
+    let mut preferred_hash: HashMap<Option<&str>, usize> = HashMap::new();
+    let mut head_order: Vec<Option<&str>> = Vec::new();
+    for (i, link) in hash_links.iter().enumerate().rev() {
+        let head = link.head.as_deref();
+        if preferred_hash.insert(head, i).is_none() {
+            head_order.push(head);
+        }
+    }
+
+    let mut names_seen: HashMap<Option<&str>, HashSet<&str>> = HashMap::new();
+    let mut images = Vec::new();
+    for link in &repo_links {
+        let head = link.head.as_deref();
+        let name = link.name.as_deref().unwrap_or_default();
+        if !names_seen.entry(head).or_default().insert(name) {
+            continue;
+        }
+        let dockerhash = match preferred_hash.get(&head) {
+            Some(&i) => hash_links[i].name.clone(),
+            None => Some("<unknown>".to_string()),
+        };
+        let (repo, tag) = name.rsplit_once(':').unwrap_or((name, "<none>"));
+        images.push(Image {
+            key: link.key,
+            timestamp: link.key.shown(),
+            collection: link.head.clone(),
+            dockerhash,
+            repo: repo.to_string(),
+            tag: tag.to_string(),
+        });
+    }
+
+    let named = images.len();
+    for head in head_order {
+        if names_seen.get(&head).is_some_and(|names| !names.is_empty()) {
+            continue;
+        }
+        let link = &hash_links[preferred_hash[&head]];
+        images.push(Image {
+            key: link.key,
+            timestamp: link.key.shown(),
+            collection: link.head.clone(),
+            dockerhash: link.name.clone(),
+            repo: "<none>".to_string(),
+            tag: "<none>".to_string(),
+        });
+    }
+    if images.len() > named {
+        images.sort_by(|a, b| a.key.preference(&b.key));
+    }
+    Ok(images)
+}
+
+// ---------------------------------------------------------------------------
+// Timestamps: `ciso8601.parse_datetime_as_naive` and C-locale `%c`
+
+/// A naive date and time (Python's `datetime` without `tzinfo`). Field
+/// order makes the derived order the chronological one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Naive {
+    pub year: i32,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    pub microsecond: u32,
+}
+
+impl Naive {
+    /// Legacy's `EARLIEST_DATETIME`, `datetime(MINYEAR, 1, 1)`.
+    pub const EARLIEST: Naive = Naive {
+        year: 1,
+        month: 1,
+        day: 1,
+        hour: 0,
+        minute: 0,
+        second: 0,
+        microsecond: 0,
+    };
+}
+
+/// Why [`parse_naive`] gave no date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unparsed {
+    /// ciso8601 raises `ValueError` (legacy: treat as missing).
+    Invalid,
+    /// `9999-12-31T24:00`: ciso8601 raises `OverflowError` adding the day
+    /// (legacy: uncaught).
+    OutOfRange,
+}
+
+/// `ciso8601.parse_datetime_as_naive` (2.4.1), ported from its C parser:
+/// calendar (`YYYY-MM-DD`, `YYYYMMDD`, `YYYY-MM`), ISO week (`YYYY-Www-D`,
+/// `YYYYWwwD`) and ordinal (`YYYY-DDD`, `YYYYDDD`) dates; an optional time
+/// after `T`, `t` or a space (`hh`, `hh:mm`, `hh:mm:ss`, or `hhmm[ss]` with
+/// a basic date), fractions after `.` or `,` (digits past the sixth are
+/// dropped, not rounded); `24:00` as the next midnight; and an offset
+/// (`Z`, `z`, `±hh`, `±hh:mm`, `±hhmm`) that is checked loosely and then
+/// ignored. Fields are validated as Python's `datetime` does.
+pub fn parse_naive(text: &str) -> std::result::Result<Naive, Unparsed> {
+    use Unparsed::Invalid;
+    // ciso8601 2.4.1 rejects an embedded NUL wherever it is.
+    if text.contains('\0') {
+        return Err(Invalid);
+    }
+    let mut p = Cursor {
+        s: text.as_bytes(),
+        i: 0,
+    };
+    let is_date_time_sep = |c: u8| matches!(c, b'T' | b't' | b' ');
+    let is_tz_sep = |c: u8| matches!(c, b'Z' | b'z' | b'+' | b'-');
+
+    let mut year = p.digits(4)?;
+    let (mut month, mut day);
+    let extended = p.peek() == b'-';
+    if extended {
+        p.i += 1;
+        if p.peek() == b'W' {
+            p.i += 1;
+            let week = p.digits(2)?;
+            let mut weekday = 1;
+            if p.peek() != 0 && !is_date_time_sep(p.peek()) {
+                p.expect(b'-')?;
+                weekday = p.digits(1)?;
+            }
+            (year, month, day) = iso_week_to_ymd(year, week, weekday)?;
+        } else {
+            month = p.digits(2)?;
+            day = 1;
+            if p.peek() != 0 && !is_date_time_sep(p.peek()) {
+                if p.peek() == b'-' {
+                    p.i += 1;
+                    day = p.digits(2)?;
+                } else {
+                    let ordinal = month * 10 + p.digits(1)?;
+                    (year, month, day) = ordinal_to_ymd(year, ordinal)?;
+                }
+            }
+        }
+    } else if p.peek() == b'W' {
+        p.i += 1;
+        let week = p.digits(2)?;
+        let mut weekday = 1;
+        if p.peek() != 0 && !is_date_time_sep(p.peek()) {
+            weekday = p.digits(1)?;
+        }
+        (year, month, day) = iso_week_to_ymd(year, week, weekday)?;
+    } else {
+        month = p.digits(2)?;
+        let third = p.digits(1)?;
+        if p.peek() == 0 || is_date_time_sep(p.peek()) {
+            (year, month, day) = ordinal_to_ymd(year, month * 10 + third)?;
+        } else {
+            day = third * 10 + p.digits(1)?;
+        }
+    }
+
+    let (mut hour, mut minute, mut second, mut micro) = (0, 0, 0, 0);
+    let mut next_midnight = false;
+    if p.peek() != 0 {
+        if !is_date_time_sep(p.peek()) {
+            return Err(Invalid);
+        }
+        p.i += 1;
+        hour = p.digits(2)?;
+        if p.peek() != 0 && !is_tz_sep(p.peek()) {
+            if p.peek() == b':' {
+                p.i += 1;
+                minute = p.digits(2)?;
+                if p.peek() != 0 && !is_tz_sep(p.peek()) {
+                    p.expect(b':')?;
+                    second = p.digits(2)?;
+                    if matches!(p.peek(), b'.' | b',') {
+                        p.i += 1;
+                        micro = p.fraction()?;
+                    }
+                }
+                if !extended {
+                    return Err(Invalid);
+                }
+            } else {
+                minute = p.digits(2)?;
+                if p.peek() != 0 && !is_tz_sep(p.peek()) {
+                    second = p.digits(2)?;
+                    if matches!(p.peek(), b'.' | b',') {
+                        p.i += 1;
+                        micro = p.fraction()?;
+                    }
+                }
+                if extended {
+                    return Err(Invalid);
+                }
+            }
+        }
+        if hour == 24 && minute == 0 && second == 0 && micro == 0 {
+            hour = 0;
+            next_midnight = true;
+        }
+        if is_tz_sep(p.peek()) {
+            let signed = matches!(p.peek(), b'+' | b'-');
+            p.i += 1;
+            if signed {
+                p.digits(2)?;
+                let mut tz_minute = 0;
+                if p.peek() == b':' {
+                    p.i += 1;
+                    tz_minute = p.digits(2)?;
+                } else if p.peek() != 0 {
+                    tz_minute = p.digits(2)?;
+                }
+                if tz_minute > 59 {
+                    return Err(Invalid);
+                }
+            }
+        }
+    }
+    if p.i != p.s.len() {
+        return Err(Invalid);
+    }
+
+    // Python's datetime() checks.
+    let valid = (1..=9999).contains(&year)
+        && (1..=12).contains(&month)
+        && day >= 1
+        && day <= days_in_month(year, month)
+        && hour <= 23
+        && minute <= 59
+        && second <= 59;
+    if !valid {
+        return Err(Invalid);
+    }
+    let mut t = Naive {
+        year: year as i32,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        microsecond: micro,
+    };
+    if next_midnight {
+        let (y, m, d) = civil_from_days(days_from_civil(t.year, t.month, t.day) + 1);
+        if y > 9999 {
+            return Err(Unparsed::OutOfRange);
+        }
+        (t.year, t.month, t.day) = (y, m, d);
+    }
+    Ok(t)
+}
+
+/// A read position in a timestamp; past the end reads as NUL, as the C
+/// parser sees its terminator.
+struct Cursor<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl Cursor<'_> {
+    fn peek(&self) -> u8 {
+        self.s.get(self.i).copied().unwrap_or(0)
+    }
+
+    fn digits(&mut self, n: usize) -> std::result::Result<u32, Unparsed> {
+        let mut v = 0;
+        for _ in 0..n {
+            let c = self.peek();
+            if !c.is_ascii_digit() {
+                return Err(Unparsed::Invalid);
+            }
+            v = v * 10 + u32::from(c - b'0');
+            self.i += 1;
+        }
+        Ok(v)
+    }
+
+    fn expect(&mut self, c: u8) -> std::result::Result<(), Unparsed> {
+        if self.peek() != c {
+            return Err(Unparsed::Invalid);
+        }
+        self.i += 1;
+        Ok(())
+    }
+
+    /// At least one digit; the first six count, the rest are skipped.
+    fn fraction(&mut self) -> std::result::Result<u32, Unparsed> {
+        let mut v = 0;
+        let mut n = 0;
+        while self.peek().is_ascii_digit() {
+            if n < 6 {
+                v = v * 10 + u32::from(self.peek() - b'0');
+                n += 1;
+            }
+            self.i += 1;
+        }
+        if n == 0 {
+            return Err(Unparsed::Invalid);
+        }
+        Ok(v * 10u32.pow(6 - n))
+    }
+}
+
+fn is_leap(year: u32) -> bool {
+    // (Not `is_multiple_of`: that needs Rust 1.87, the crate declares 1.85.)
+    matches!((year % 4, year % 100, year % 400), (0, 1.., _) | (_, _, 0))
+}
+
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days before the first of each month in a common year (index 1..=13).
+const DAYS_BEFORE_MONTH: [u32; 14] = [
+    0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 365,
+];
+
+/// ciso8601's `ordinal_to_ymd`: day `ordinal` of `year`. Year 0 passes here
+/// and fails Python's year check afterwards.
+fn ordinal_to_ymd(year: u32, ordinal: u32) -> std::result::Result<(u32, u32, u32), Unparsed> {
+    if ordinal < 1 {
+        return Err(Unparsed::Invalid);
+    }
+    let leap = u32::from(is_leap(year));
+    if ordinal <= 31 {
+        return Ok((year, 1, ordinal));
+    }
+    if ordinal <= 59 + leap {
+        return Ok((year, 2, ordinal - 31));
+    }
+    let ordinal = ordinal - leap;
+    (3..=12)
+        .find(|&m| ordinal <= DAYS_BEFORE_MONTH[m as usize + 1])
+        .map(|m| (year, m, ordinal - DAYS_BEFORE_MONTH[m as usize]))
+        .ok_or(Unparsed::Invalid)
+}
+
+/// ciso8601's `iso_to_ymd` (CPython's `date.fromisocalendar` rules).
+fn iso_week_to_ymd(
+    iso_year: u32,
+    week: u32,
+    weekday: u32,
+) -> std::result::Result<(u32, u32, u32), Unparsed> {
+    let year = iso_year as i32;
+    // 0 = Monday.
+    let jan1_weekday = (days_from_civil(year, 1, 1) + 3).rem_euclid(7);
+    if week == 0 || week >= 53 {
+        let long_year = jan1_weekday == 3 || (jan1_weekday == 2 && is_leap(iso_year));
+        if !(week == 53 && long_year) {
+            return Err(Unparsed::Invalid);
+        }
+    }
+    if !(1..=7).contains(&weekday) {
+        return Err(Unparsed::Invalid);
+    }
+    let mut week1_monday = days_from_civil(year, 1, 1) - jan1_weekday;
+    if jan1_weekday > 3 {
+        week1_monday += 7;
+    }
+    let days = week1_monday + i64::from((week - 1) * 7 + weekday - 1);
+    // Before 0001-01-01 the C code yields month 0 (or garbage), which
+    // Python's datetime() rejects.
+    if days < days_from_civil(1, 1, 1) {
+        return Err(Unparsed::Invalid);
+    }
+    let (y, m, d) = civil_from_days(days);
+    Ok((y.max(0) as u32, m, d))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (any year).
+fn days_from_civil(year: i32, month: u32, day: u32) -> i64 {
+    let y = i64::from(year) - i64::from(month <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The inverse of [`days_from_civil`].
+fn civil_from_days(days: i64) -> (i32, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year as i32, month, day)
+}
+
+/// `strftime("%c")` in the C locale: `%a %b %e %H:%M:%S %Y`, the day padded
+/// with a space and the year not padded (glibc prints year 1 as `1`).
+pub fn format_c(t: &Naive) -> String {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    // 1970-01-01 was a Thursday.
+    let weekday = (days_from_civil(t.year, t.month, t.day) + 3).rem_euclid(7) as usize;
+    format!(
+        "{} {} {:>2} {:02}:{:02}:{:02} {}",
+        DAYS[weekday],
+        MONTHS[(t.month - 1) as usize],
+        t.day,
+        t.hour,
+        t.minute,
+        t.second,
+        t.year
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(year: i32, month: u32, day: u32, hour: u32, minute: u32, second: u32, us: u32) -> Naive {
+        Naive {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            microsecond: us,
+        }
+    }
+
+    // --- layout ---------------------------------------------------------
+
+    #[test]
+    fn header_is_legacy_byte_for_byte() {
+        let header = layout_row("REPOSITORY", "TAG", "IMAGE ID", "COLLECTION", "CREATED");
+        assert_eq!(
+            header,
+            "REPOSITORY                      TAG         IMAGE ID      \
+             COLLECTION                     CREATED             \n"
+        );
+        assert_eq!(header.len(), 110);
+    }
+
+    #[test]
+    fn row_pads_each_column_to_at_least_its_width() {
+        assert_eq!(
+            layout_row(
+                "docker-example-r-base",
+                "latest",
+                "sha256:edd10",
+                "zzzzz-4zz18-0tayximqcyb6uf8",
+                "Mon Jun  1 17:46:16 2020"
+            ),
+            "docker-example-r-base           latest      sha256:edd10  \
+             zzzzz-4zz18-0tayximqcyb6uf8    Mon Jun  1 17:46:16 2020\n"
+        );
+    }
+
+    #[test]
+    fn long_values_push_the_next_columns_right() {
+        let repo = "registry.example:5000/a/very/long/repository/name";
+        let row = layout_row(repo, "a-long-tag-name", "<unknown>", "c", "d");
+        assert_eq!(
+            row,
+            format!("{repo}  a-long-tag-name  <unknown>     c                              d                   \n")
+        );
+    }
+
+    #[test]
+    fn width_counts_characters_like_python() {
+        // 10 characters, 13 bytes: padded by 20 spaces, as `{:30}` does.
+        let row = layout_row("répertoïré", "ταγ", "", "", "");
+        assert!(row.starts_with(&format!(
+            "répertoïré{}  ταγ{}  ",
+            " ".repeat(20),
+            " ".repeat(7)
+        )));
+    }
+
+    // --- %c ---------------------------------------------------------------
+
+    #[test]
+    fn c_locale_date_pads_the_day_with_a_space() {
+        let cases = [
+            (t(2023, 5, 2, 16, 49, 27, 0), "Tue May  2 16:49:27 2023"),
+            (
+                t(2020, 6, 1, 17, 46, 16, 999_999),
+                "Mon Jun  1 17:46:16 2020",
+            ),
+            (t(2024, 2, 29, 0, 0, 0, 0), "Thu Feb 29 00:00:00 2024"),
+            (t(1970, 1, 1, 0, 0, 0, 0), "Thu Jan  1 00:00:00 1970"),
+            (t(2000, 12, 31, 23, 59, 59, 0), "Sun Dec 31 23:59:59 2000"),
+            // glibc does not pad %Y
+            (Naive::EARLIEST, "Mon Jan  1 00:00:00 1"),
+            (t(99, 3, 4, 5, 6, 7, 0), "Wed Mar  4 05:06:07 99"),
+            (t(999, 12, 31, 23, 59, 59, 0), "Tue Dec 31 23:59:59 999"),
+            (t(9999, 12, 31, 23, 59, 59, 0), "Fri Dec 31 23:59:59 9999"),
+        ];
+        for (when, want) in cases {
+            assert_eq!(format_c(&when), want, "{when:?}");
+        }
+    }
+
+    // --- the naive parse ----------------------------------------------------
+
+    #[test]
+    fn naive_parse_keeps_wall_clock_fields_and_drops_offsets() {
+        let ok = |s: &str| parse_naive(s).unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+        let base = t(2023, 5, 2, 16, 49, 27, 0);
+        for s in [
+            "2023-05-02T16:49:27Z",
+            "2023-05-02T16:49:27z",
+            "2023-05-02t16:49:27",
+            "2023-05-02 16:49:27",
+            "2023-05-02T16:49:27+02:00",
+            "2023-05-02T16:49:27-05:30",
+            "2023-05-02T16:49:27+0200",
+            "2023-05-02T16:49:27+02",
+            "2023-05-02T16:49:27+99:59", // offset hours are not range-checked
+            "20230502T164927Z",
+            "20230502T164927+0100",
+        ] {
+            assert_eq!(ok(s), base, "{s}");
+        }
+        // Fractions: the first six digits, truncated, `,` allowed.
+        assert_eq!(
+            ok("2023-05-02T16:49:26.999999999Z"),
+            t(2023, 5, 2, 16, 49, 26, 999_999)
+        );
+        assert_eq!(
+            ok("2023-05-02T16:49:27,5"),
+            t(2023, 5, 2, 16, 49, 27, 500_000)
+        );
+        assert_eq!(
+            ok("2023-05-02T16:49:27.000123Z"),
+            t(2023, 5, 2, 16, 49, 27, 123)
+        );
+        // Partial times and dates.
+        assert_eq!(ok("2023-05-02T16:49Z"), t(2023, 5, 2, 16, 49, 0, 0));
+        assert_eq!(ok("2023-05-02T17"), t(2023, 5, 2, 17, 0, 0, 0));
+        assert_eq!(ok("2023-05-02"), t(2023, 5, 2, 0, 0, 0, 0));
+        assert_eq!(ok("2023-05"), t(2023, 5, 1, 0, 0, 0, 0));
+        assert_eq!(ok("20230502"), t(2023, 5, 2, 0, 0, 0, 0));
+        // ISO week and ordinal dates.
+        assert_eq!(ok("2023-W18-2"), t(2023, 5, 2, 0, 0, 0, 0));
+        assert_eq!(ok("2023W182"), t(2023, 5, 2, 0, 0, 0, 0));
+        assert_eq!(ok("2020-W01-1"), t(2019, 12, 30, 0, 0, 0, 0));
+        assert_eq!(ok("2020-W53"), t(2020, 12, 28, 0, 0, 0, 0));
+        assert_eq!(ok("2023-122"), t(2023, 5, 2, 0, 0, 0, 0));
+        assert_eq!(ok("2020-060"), t(2020, 2, 29, 0, 0, 0, 0));
+        assert_eq!(ok("2000-02-29"), t(2000, 2, 29, 0, 0, 0, 0));
+        assert_eq!(ok("2023122T12"), t(2023, 5, 2, 12, 0, 0, 0));
+        // 24:00 is the next midnight.
+        assert_eq!(ok("2023-12-31T24:00"), t(2024, 1, 1, 0, 0, 0, 0));
+        assert_eq!(ok("2024-02-28T24:00:00Z"), t(2024, 2, 29, 0, 0, 0, 0));
+        // Far years.
+        assert_eq!(ok("0001-01-01T00:00:00Z"), Naive::EARLIEST);
+        assert_eq!(
+            ok("9999-12-31T23:59:59.9999999"),
+            t(9999, 12, 31, 23, 59, 59, 999_999)
+        );
+    }
+
+    #[test]
+    fn naive_parse_rejects_what_ciso8601_rejects() {
+        for s in [
+            "",
+            "yesterday",
+            "2023",
+            "202305",
+            "2023-5-2",
+            "0000-01-01",
+            "2023-00-01",
+            "2023-13-01",
+            "2023-02-29",
+            "1900-02-29",
+            "2023-04-31",
+            "2023-05-02T25:00",
+            "2023-05-02T24:01",
+            "2023-05-02T16:60",
+            "2023-05-02T16:49:60",
+            "2023-05-02T16:49:27.",
+            "2023-05-02T16:49:27.Z",
+            "2023-05-02T16:49:27+02:60",
+            "2023-05-02T16:49:27+2",
+            "2023-05-02T16:49:27 UTC",
+            "2023-05-02T16:49:27Zjunk",
+            "2023-05-02T164927", // extended date, basic time
+            "20230502T16:49:27", // basic date, extended time
+            "2023-05-02Z",
+            "2023-05-02_16:49:27",
+            " 2023-05-02",
+            "2023-05-02T16:49:27\0",
+            "2023-05\0",
+            "2023-W00-1",
+            "2023-W53-1", // 2023 has 52 ISO weeks
+            "2023-W01-8",
+            "2023-000",
+            "2023-366",
+            "0000-W52-7",
+            "9999-W52-7", // runs into year 10000
+        ] {
+            assert_eq!(parse_naive(s), Err(Unparsed::Invalid), "{s:?}");
+        }
+        assert_eq!(parse_naive("9999-12-31T24:00"), Err(Unparsed::OutOfRange));
+    }
+
+    // --- preference and rows ------------------------------------------------
+
+    fn link(uuid: &str, head: &str, name: &str, created: &str, ts: Option<&str>) -> Value {
+        let properties = match ts {
+            Some(ts) => json!({ "image_timestamp": ts }),
+            None => json!({}),
+        };
+        json!({"uuid": uuid, "head_uuid": head, "name": name, "created_at": created,
+               "properties": properties})
+    }
+
+    const CREATED: &str = "2024-01-01T00:00:00.000000000Z";
+    const TS: &str = "2023-07-01T00:00:00Z";
+
+    fn summary(images: &[Image]) -> Vec<String> {
+        images
+            .iter()
+            .map(|i| {
+                format!(
+                    "{}:{} {} {} {}",
+                    i.repo,
+                    i.tag,
+                    i.dockerhash.as_deref().unwrap_or("-"),
+                    i.collection.as_deref().unwrap_or("-"),
+                    format_c(&i.timestamp)
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn newest_image_timestamp_first_then_newest_link_and_ties_keep_keyset_order() {
+        let repo = vec![
+            link("l1", "c1", "a:1", CREATED, Some(TS)),
+            link(
+                "l2",
+                "c2",
+                "b:1",
+                CREATED,
+                Some("2023-08-01T00:00:00+09:00"),
+            ),
+            link("l3", "c3", "c:1", CREATED, Some(TS)),
+            link("l4", "c4", "d:1", "2024-02-01T00:00:00Z", Some(TS)),
+            link("l5", "c5", "e:1", "2025-01-01T00:00:00Z", None),
+            link("l6", "c6", "f:1", CREATED, Some("garbage")),
+        ];
+        let images = image_listing(vec![], repo).unwrap();
+        assert_eq!(
+            summary(&images),
+            [
+                "b:1 <unknown> c2 Tue Aug  1 00:00:00 2023",
+                "d:1 <unknown> c4 Sat Jul  1 00:00:00 2023",
+                "a:1 <unknown> c1 Sat Jul  1 00:00:00 2023",
+                "c:1 <unknown> c3 Sat Jul  1 00:00:00 2023",
+                // no or unparseable timestamp: year 1, then by link time
+                "e:1 <unknown> c5 Wed Jan  1 00:00:00 2025",
+                "f:1 <unknown> c6 Mon Jan  1 00:00:00 2024",
+            ]
+        );
+    }
+
+    #[test]
+    fn hash_only_rows_are_re_sorted_and_their_ties_come_out_in_legacy_dict_order() {
+        let hash = vec![
+            // c5's least preferred link comes first in keyset order ...
+            link(
+                "h0",
+                "c5",
+                "sha256:5",
+                "2023-01-01T00:00:00Z",
+                Some("2000-01-01T00:00:00Z"),
+            ),
+            link(
+                "h1",
+                "c1",
+                "sha256:1",
+                "2024-01-05T00:00:00Z",
+                Some("2023-01-01T00:00:00Z"),
+            ),
+            link(
+                "h2",
+                "c2",
+                "sha256:2",
+                "2024-01-06T00:00:00Z",
+                Some("2023-08-01T00:00:00Z"),
+            ),
+            link("h4", "c4", "sha256:4", CREATED, Some(TS)),
+            link("h5", "c5", "sha256:5", CREATED, Some(TS)),
+            link("h6", "c6", "sha256:6", CREATED, Some(TS)),
+        ];
+        let repo = vec![link("r1", "c2", "tie:latest", CREATED, Some(TS))];
+        let images = image_listing(hash, repo).unwrap();
+        assert_eq!(
+            summary(&images),
+            [
+                "tie:latest sha256:2 c2 Sat Jul  1 00:00:00 2023",
+                // ... so legacy's dict puts c5 first; the other ties come out
+                // in reverse keyset order.
+                "<none>:<none> sha256:5 c5 Sat Jul  1 00:00:00 2023",
+                "<none>:<none> sha256:6 c6 Sat Jul  1 00:00:00 2023",
+                "<none>:<none> sha256:4 c4 Sat Jul  1 00:00:00 2023",
+                "<none>:<none> sha256:1 c1 Sun Jan  1 00:00:00 2023",
+            ]
+        );
+    }
+
+    #[test]
+    fn repo_rows_are_one_per_name_and_take_the_preferred_hash() {
+        let hash = vec![
+            link(
+                "h1",
+                "c1",
+                "sha256:old",
+                "2024-01-01T00:00:00Z",
+                Some("2020-01-01T00:00:00Z"),
+            ),
+            link(
+                "h2",
+                "c1",
+                "sha256:new",
+                "2024-01-02T00:00:00Z",
+                Some("2021-01-01T00:00:00Z"),
+            ),
+        ];
+        let repo = vec![
+            link(
+                "r1",
+                "c1",
+                "app:v1",
+                "2024-01-01T00:00:00Z",
+                Some("2020-01-01T00:00:00Z"),
+            ),
+            link(
+                "r2",
+                "c1",
+                "app:v1",
+                "2024-01-03T00:00:00Z",
+                Some("2022-01-01T00:00:00Z"),
+            ),
+            link(
+                "r3",
+                "c1",
+                "reg.example:5000/app:v2",
+                CREATED,
+                Some("2019-01-01T00:00:00Z"),
+            ),
+            link("r4", "c1", "plain", CREATED, Some("2018-01-01T00:00:00Z")),
+            link("r5", "c2", "other:x", CREATED, Some("2017-01-01T00:00:00Z")),
+        ];
+        let images = image_listing(hash, repo).unwrap();
+        assert_eq!(
+            summary(&images),
+            [
+                "app:v1 sha256:new c1 Sat Jan  1 00:00:00 2022",
+                "reg.example:5000/app:v2 sha256:new c1 Tue Jan  1 00:00:00 2019",
+                "plain:<none> sha256:new c1 Mon Jan  1 00:00:00 2018",
+                "other:x <unknown> c2 Sun Jan  1 00:00:00 2017",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_explicit_year_one_timestamp_is_shown_a_missing_one_is_not() {
+        let repo = vec![
+            link(
+                "r1",
+                "c1",
+                "explicit:1",
+                "2024-03-03T03:03:03Z",
+                Some("0001-01-01T00:00:00Z"),
+            ),
+            link("r2", "c2", "missing:1", "2024-02-02T02:02:02Z", None),
+        ];
+        let images = image_listing(vec![], repo).unwrap();
+        assert_eq!(
+            summary(&images),
+            [
+                "explicit:1 <unknown> c1 Mon Jan  1 00:00:00 1",
+                "missing:1 <unknown> c2 Fri Feb  2 02:02:02 2024",
+            ]
+        );
+    }
+
+    #[test]
+    fn records_legacy_cannot_list_are_errors() {
+        let mut l = link("l1", "c1", "a:1", CREATED, None);
+        l["properties"] = Value::Null;
+        assert!(image_listing(vec![], vec![l]).is_err());
+        let l = link("l1", "c1", "a:1", CREATED, None);
+        let mut bad_ts = l.clone();
+        bad_ts["properties"] = json!({"image_timestamp": null});
+        assert!(image_listing(vec![bad_ts], vec![]).is_err());
+        let late = link("l1", "c1", "a:1", CREATED, Some("9999-12-31T24:00"));
+        assert!(image_listing(vec![], vec![late]).is_err());
+        let mut nameless = l.clone();
+        nameless["name"] = Value::Null;
+        assert!(image_listing(vec![], vec![nameless]).is_err());
+        // A link without properties at all is merely untimestamped.
+        let mut bare = l.clone();
+        bare.as_object_mut().unwrap().remove("properties");
+        assert!(image_listing(vec![], vec![bare]).is_ok());
+    }
+
+    #[test]
+    fn only_existing_collections_are_printed_up_to_a_row_legacy_fails_on() {
+        let mut nameless_hash = link("h2", "c2", "", CREATED, Some(TS));
+        nameless_hash["name"] = Value::Null;
+        let hash = vec![
+            link("h1", "c1", "sha256:0123456789abcdef", CREATED, Some(TS)),
+            nameless_hash,
+        ];
+        let repo = vec![
+            link("r1", "c1", "a:1", CREATED, Some("2023-09-01T00:00:00Z")),
+            link("r2", "gone", "b:1", CREATED, Some("2023-08-01T00:00:00Z")),
+        ];
+        let images = image_listing(hash, repo).unwrap();
+        let existing: HashSet<String> = ["c1".to_string()].into();
+        let (text, failure) = render_rows(&images, &existing);
+        assert_eq!(
+            text,
+            layout_row("a", "1", "sha256:01234", "c1", "Fri Sep  1 00:00:00 2023")
+        );
+        assert!(failure.is_none());
+        let existing: HashSet<String> = ["c1".to_string(), "c2".to_string()].into();
+        let (text, failure) = render_rows(&images, &existing);
+        assert_eq!(
+            text,
+            layout_row("a", "1", "sha256:01234", "c1", "Fri Sep  1 00:00:00 2023")
+        );
+        assert!(failure.is_some());
+    }
+
+    // --- output -------------------------------------------------------------
+
+    struct Broken(io::ErrorKind);
+
+    impl Write for Broken {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::from(self.0))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_closed_stdout_ends_quietly_other_write_errors_do_not() {
+        assert_eq!(
+            emit(&mut Broken(io::ErrorKind::BrokenPipe), "x").unwrap(),
+            Emitted::Closed
+        );
+        assert!(emit(&mut Broken(io::ErrorKind::StorageFull), "x").is_err());
+        let mut buf = Vec::new();
+        assert_eq!(emit(&mut buf, "x").unwrap(), Emitted::Written);
+        assert_eq!(buf, b"x");
+    }
 }
