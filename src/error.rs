@@ -12,6 +12,7 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::docker::archive::ArchiveError;
+use crate::docker::cli::DockerError;
 use crate::request::SourceError;
 
 /// Every error of the crate.
@@ -108,11 +109,23 @@ pub enum Error {
     /// `--project-uuid` is neither a user nor a group UUID (legacy arv-put
     /// wording).
     BadProject(String),
+    /// A collection given as the source cannot be used: not found or not
+    /// readable, not exactly one image archive, links or config that
+    /// disagree with its file name. The text names the collection.
+    SourceCollection(String),
     /// The per-image lock file could not be opened or locked.
     Lock { path: PathBuf, source: io::Error },
-    /// A part of the tool that does not exist yet. Said plainly, with a
-    /// failure status, rather than pretending to work.
-    NotImplemented(&'static str),
+    /// A docker command failed (pull, save, an unusable inspect).
+    Docker(DockerError),
+    /// The image is neither in Docker nor, by that name or id, in Arvados.
+    /// `docker` says why Docker did not give it (legacy: "no matching
+    /// image found").
+    NoImage { image: String, docker: DockerError },
+    /// An image id prefix that several images in Arvados start with.
+    AmbiguousId { prefix: String, ids: Vec<String> },
+    /// `--force` asks for a new upload, but Docker cannot give the image
+    /// (it is only in Arvados).
+    ForceNeedsDocker(DockerError),
 }
 
 /// The details of [`Error::KeepWrite`] (boxed: they are large).
@@ -296,12 +309,31 @@ impl fmt::Display for Error {
                 f,
                 "Not a valid project UUID: {uuid} (give a project or user UUID to --project-uuid)"
             ),
+            Error::SourceCollection(text) => write!(f, "{text}"),
             Error::Lock { path, source } => write!(
                 f,
                 "cannot lock {}: {source} (is the cache directory on a filesystem without flock?)",
                 path.display()
             ),
-            Error::NotImplemented(what) => write!(f, "{what} is not implemented yet"),
+            Error::Docker(e) => write!(f, "{e}"),
+            Error::NoImage { image, docker } => {
+                // Always the legacy words first, whatever Docker's trouble.
+                if !matches!(docker, DockerError::NoMatch { .. }) {
+                    write!(f, "no matching image found: ")?;
+                }
+                write!(f, "{docker}; and Arvados has no image {image} either")
+            }
+            Error::AmbiguousId { prefix, ids } => write!(
+                f,
+                "{} images in Arvados have an id starting with {prefix} ({}); give more of the id",
+                ids.len(),
+                ids.join(", ")
+            ),
+            Error::ForceNeedsDocker(e) => write!(
+                f,
+                "--force uploads the image again from Docker, but {e} (the image is only in \
+                 Arvados; drop --force to use that copy)"
+            ),
         }
     }
 }
@@ -313,6 +345,9 @@ impl std::error::Error for Error {
             | Error::Input { source, .. }
             | Error::Lock { source, .. } => Some(source),
             Error::Archive { error, .. } => Some(error),
+            Error::Docker(e) | Error::NoImage { docker: e, .. } | Error::ForceNeedsDocker(e) => {
+                Some(e)
+            }
             _ => None,
         }
     }

@@ -247,12 +247,6 @@ def test_corrupt_archive_fails_and_leaves_the_cluster_unchanged(cluster, tools, 
         assert after["links"] == before["links"]
 
 
-def test_collection_source_is_not_implemented_yet(cluster, tools):
-    result = tools.ours("--source=zzzzz-4zz18-000000000000000", "x:y")
-    assert result.returncode == 1, result
-    assert "not implemented yet" in result.stderr
-
-
 def test_image_in_another_project_is_copied_without_upload(cluster, tools, tmp_path):
     project = cluster.create_project("alice", "shared")["uuid"]
     desc, data, path = generated(tmp_path, repo_tags=[GEN_TAG], seed="src-copy")

@@ -1,3 +1,4 @@
-//! The Docker side: reading image archives (and, later, the docker command).
+//! The Docker side: reading image archives, and running the docker command.
 
 pub mod archive;
+pub mod cli;

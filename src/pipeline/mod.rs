@@ -10,9 +10,15 @@
 //! The UUID is printed only once the links exist, so a failure never leaves
 //! a printed UUID of a half-made image. With `--silent` a fresh upload
 //! prints nothing (legacy).
+//!
+//! A collection source (`--source=UUID|PDH`) goes through the same two
+//! phases in `from_collection.rs`, which resolves its own target: with
+//! `--project-uuid=source` that is only known once the collection is read.
 
 pub mod collection;
+pub mod daemon;
 pub mod format;
+pub mod from_collection;
 pub mod source;
 pub mod tags;
 
@@ -100,20 +106,12 @@ pub fn run(cx: &Context, upload: &Upload, stdout: &mut dyn Write) -> Result<()> 
         .clone()
         .resolve_input(|p| p.exists() && !p.is_dir())?;
     let (input, given) = match &upload.source {
-        Source::Daemon(_) => {
-            return Err(Error::NotImplemented(
-                "uploading from the Docker daemon (the IMAGE [TAG] form; use --source=FILE)",
-            ))
-        }
+        Source::Daemon(_) => (None, None),
         Source::Given {
-            input: Input::Collection(_),
-            ..
-        } => {
-            return Err(Error::NotImplemented(
-                "a collection as the source (--source=UUID|PDH)",
-            ))
-        }
-        Source::Given { input, repo_tag } => (input.clone(), repo_tag.clone()),
+            input: Input::Collection(id),
+            repo_tag,
+        } => return from_collection::run(cx, &upload, id, repo_tag.as_ref(), stdout),
+        Source::Given { input, repo_tag } => (Some(input.clone()), repo_tag.clone()),
     };
     let session = Session::open(cx)?;
     let plan = Plan {
@@ -123,7 +121,15 @@ pub fn run(cx: &Context, upload: &Upload, stdout: &mut dyn Write) -> Result<()> 
         force_image_format: upload.force_image_format,
         progress: upload.progress,
     };
-    let ensured = collection::ensure_from_archive(&session, &plan, &input, given.as_ref())?;
+    let ensured = match (&upload.source, &input) {
+        (Source::Daemon(image), _) => {
+            daemon::ensure_from_daemon(&session, &plan, image, upload.pull)?
+        }
+        (_, Some(input)) => {
+            collection::ensure_from_archive(&session, &plan, input, given.as_ref())?
+        }
+        (_, None) => unreachable!("only the daemon source has no archive input"),
+    };
     tags::ensure_tags(&session.api, &ensured, &plan.owner)?;
     if !(upload.silent && ensured.is_fresh()) {
         writeln!(stdout, "{}", ensured.uuid).map_err(|source| Error::Input {
@@ -154,8 +160,10 @@ pub fn resolve_owner(api: &ApiClient, project: &Project) -> Result<String> {
         Project::Uuid(uuid) if is_uuid_of(uuid, "tpzed") => Ok(api.get_user(uuid)?.uuid),
         Project::Uuid(uuid) if is_uuid_of(uuid, "j7d0g") => Ok(api.get_group(uuid)?.uuid),
         Project::Uuid(uuid) => Err(Error::BadProject(uuid.clone())),
-        Project::SourceProject => Err(Error::NotImplemented(
-            "--project-uuid=source (it needs a collection source)",
+        // The command line refuses this combination; the collection source
+        // resolves `source` itself before it gets here.
+        Project::SourceProject => Err(Error::SourceCollection(
+            "--project-uuid=source needs a collection as --source".to_string(),
         )),
     }
 }

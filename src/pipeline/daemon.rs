@@ -1,0 +1,436 @@
+//! The daemon source (legacy form `IMAGE [TAG]`): phase 1 for an image
+//! taken from the local Docker daemon.
+//!
+//! ```text
+//! --pull?  -> docker pull <image>:<tag>
+//! resolve  -> docker image inspect: the image id, and how it was found
+//!             (by name or by id); the format check
+//!   else   -> the Arvados fallback (legacy list_images_in_arv, spec §3.3
+//!             step 4): the most preferred image of that name or id there
+//! lock     -> already in Arvados? (find_existing) reuse it
+//!   else   -> docker save <id> | archive check | Keep; create the collection
+//! ```
+//!
+//! Differences from legacy, all deliberate: the Arvados fallback runs only
+//! when Docker cannot give the image (legacy ran it on every upload); for
+//! an id it looks for exactly that id or id prefix (legacy's `ilike
+//! 'sha256%'` matched every v2 image); `--pull` pulls the requested tag
+//! whenever asked and keeps going with the local image if that fails
+//! (legacy pulled only when no `<image>` of any tag was there); `docker
+//! save` streams into Keep, no file is written; docker failures are one
+//! line quoting docker's stderr, never a traceback.
+
+use std::collections::HashSet;
+use std::io;
+
+use serde_json::json;
+
+use super::collection::{self, Ensured, ImageFacts, HASH, REPO_TAG};
+use super::{format, Plan, Session};
+use crate::arvados::api::{ApiClient, Collection, Link};
+use crate::arvados::keep::KeepClient;
+use crate::arvados::upload::{Event, Uploaded};
+use crate::docker::archive::{ArchiveError, ImageArchive, Tee};
+use crate::docker::cli::{self, DockerError};
+use crate::error::{Error, Result};
+use crate::log;
+use crate::progress::Reporter;
+use crate::request::{FoundBy, ImageArg, ImageIdPrefix, Progress, RepoTag};
+
+/// Phase 1 for an image in the local Docker daemon.
+pub fn ensure_from_daemon(
+    cx: &Session<'_>,
+    plan: &Plan,
+    image: &ImageArg,
+    pull: bool,
+) -> Result<Ensured> {
+    let api = &cx.api;
+    if pull {
+        ensure_pulled(image)?;
+    }
+    let (id, found_by, not_in_docker) = match resolve_in_docker(image) {
+        Ok((id, found_by)) => {
+            let formats = cx.discovery.docker_image_formats.as_deref();
+            format::ensure_supported(&id, formats, plan.force_image_format)?;
+            (id, found_by, None)
+        }
+        Err(docker) => match find_in_arvados(api, image)? {
+            Some(_) if plan.force => return Err(Error::ForceNeedsDocker(docker)),
+            Some((id, found_by)) => {
+                log::info(&format!(
+                    "Docker cannot give the image ({docker}); using the one already in \
+                     Arvados, {id}"
+                ));
+                (id, found_by, Some(docker))
+            }
+            None => {
+                return Err(Error::NoImage {
+                    image: describe(image),
+                    docker,
+                })
+            }
+        },
+    };
+    let repo_tag = image.recorded_repo_tag(found_by).cloned();
+    let _lock = cx.lock(&id)?;
+    if !plan.force {
+        if let Some(existing) = collection::find_existing(api, &id, repo_tag.as_ref())? {
+            let facts = ImageFacts {
+                id,
+                repo_tag,
+                created: None,
+            };
+            return collection::ensure_from_existing(api, existing, facts, plan);
+        }
+    }
+    if let Some(docker) = not_in_docker {
+        // Found by the fallback, gone (or unreadable) by now.
+        return Err(Error::NoImage {
+            image: describe(image),
+            docker,
+        });
+    }
+    let (uploaded, archive) = save_to_keep(cx.keep()?, &id, plan.progress)?;
+    if archive.image_id != id {
+        log::warning(&format!(
+            "Docker calls the image {id}, but the archive `docker save` wrote holds image \
+             {} (its config digest; a containerd image store?); storing it as {id}.tar \
+             as the legacy tool does",
+            archive.image_id
+        ));
+    }
+    let facts = ImageFacts {
+        id,
+        repo_tag,
+        created: archive.created,
+    };
+    collection::create_fresh(api, &uploaded, facts, plan)
+}
+
+/// How messages name the image asked for.
+fn describe(image: &ImageArg) -> String {
+    match image {
+        ImageArg::Name(name) => name.to_string(),
+        ImageArg::Id(id) => format!("sha256:{}", id.as_str()),
+        ImageArg::NameOrId { name, id } => format!("{name} (or id {})", id.as_str()),
+    }
+}
+
+/// `--pull` (legacy S6, fixed): pull the requested `<image>:<tag>` every
+/// time ("Try to pull the latest image"), so a present tag is refreshed.
+/// A failed pull is an error only when the image is not there locally;
+/// otherwise a warning, and the local image is used (an offline user
+/// keeps working). An image id cannot be pulled: a bare hex argument is
+/// pulled as `<hex>:latest` only if Docker has nothing of that name or id.
+fn ensure_pulled(image: &ImageArg) -> Result<()> {
+    let present = |reference: &str| cli::inspect(reference).is_ok_and(|i| !i.ids.is_empty());
+    let name = match image {
+        ImageArg::Id(id) => {
+            log::info(&format!(
+                "--pull: sha256:{} is an image id, which cannot be pulled",
+                id.as_str()
+            ));
+            return Ok(());
+        }
+        ImageArg::NameOrId { id, .. } if present(id.as_str()) => return Ok(()),
+        ImageArg::Name(name) | ImageArg::NameOrId { name, .. } => name.to_string(),
+    };
+    match cli::pull(&name) {
+        Ok(()) => Ok(()),
+        Err(e) if present(&name) => {
+            log::warning(&format!("{e}; using the local image {name}"));
+            Ok(())
+        }
+        Err(e) => Err(Error::Docker(e)),
+    }
+}
+
+/// The image id Docker gives for the argument, and how it was found.
+///
+/// A name is asked for as `<repo>:<tag>`; an id as `sha256:<hex>` (legacy
+/// asked for `sha256:<hex>` split and re-joined, which worked by chance);
+/// a bare hex argument first as the name `<hex>:latest`, then as an id
+/// prefix.
+fn resolve_in_docker(image: &ImageArg) -> Result<(String, FoundBy), DockerError> {
+    match image {
+        ImageArg::Name(name) => Ok((cli::resolve(&name.to_string())?, FoundBy::Name)),
+        ImageArg::Id(id) => Ok((
+            cli::resolve(&format!("sha256:{}", id.as_str()))?,
+            FoundBy::Id,
+        )),
+        ImageArg::NameOrId { name, id } => match cli::resolve(&name.to_string()) {
+            Ok(found) => Ok((found, FoundBy::Name)),
+            Err(DockerError::NoMatch { .. }) => {
+                let found = cli::resolve(id.as_str())?;
+                Ok((found, FoundBy::Id))
+            }
+            Err(e) => Err(e),
+        },
+    }
+}
+
+/// The Arvados fallback (spec §2.4 S2, §3.3 step 4), run only when Docker
+/// cannot give the image: the most preferred image in Arvados with the
+/// name (a repo+tag link named `<repo>:<tag>`), else, for an id, the one
+/// image whose hash link is that id or starts with that id prefix.
+pub fn find_in_arvados(api: &ApiClient, image: &ImageArg) -> Result<Option<(String, FoundBy)>> {
+    if let Some(name) = image.name() {
+        if let Some(id) = find_by_name(api, name)? {
+            return Ok(Some((id, FoundBy::Name)));
+        }
+    }
+    if let Some(prefix) = image.id_prefix() {
+        let v1_too = matches!(image, ImageArg::NameOrId { .. });
+        if let Some(id) = find_by_id(api, prefix, v1_too)? {
+            return Ok(Some((id, FoundBy::Id)));
+        }
+    }
+    Ok(None)
+}
+
+/// S2 steps a–c.
+fn find_by_name(api: &ApiClient, name: &RepoTag) -> Result<Option<String>> {
+    let mut named: Vec<Link> = api.list_all(
+        "links",
+        vec![
+            json!(["link_class", "=", REPO_TAG]),
+            json!(["name", "=", name.to_string()]),
+        ],
+        None,
+    )?;
+    if named.is_empty() {
+        return Ok(None);
+    }
+    collection::sort_links(&mut named);
+    let live = live_heads(api, &named)?;
+    if live.is_empty() {
+        return Ok(None);
+    }
+    let heads: Vec<&str> = live.iter().map(String::as_str).collect();
+    let mut hashes: Vec<Link> = api.list_all(
+        "links",
+        vec![
+            json!(["head_uuid", "in", heads]),
+            json!(["link_class", "=", HASH]),
+        ],
+        None,
+    )?;
+    collection::sort_links(&mut hashes);
+    Ok(choose_by_name(&named, &live, &hashes))
+}
+
+/// The id prefix's fallback (legacy S2 b′–d′ without the `ilike` bug):
+/// hash links named `sha256:<prefix>…` (and, for a bare hex argument,
+/// `<prefix>…`, a v1 id), on readable collections. Several different
+/// images are an error rather than a guess.
+fn find_by_id(api: &ApiClient, prefix: &ImageIdPrefix, v1_too: bool) -> Result<Option<String>> {
+    // Hex digits only: nothing in the pattern is a LIKE wildcard.
+    let mut patterns = vec![format!("sha256:{}%", prefix.as_str())];
+    if v1_too {
+        patterns.push(format!("{}%", prefix.as_str()));
+    }
+    let mut links: Vec<Link> = Vec::new();
+    for pattern in patterns {
+        links.extend(api.list_all::<Link>(
+            "links",
+            vec![
+                json!(["link_class", "=", HASH]),
+                json!(["name", "like", pattern]),
+            ],
+            None,
+        )?);
+    }
+    if links.is_empty() {
+        return Ok(None);
+    }
+    collection::sort_links(&mut links);
+    let live = live_heads(api, &links)?;
+    choose_by_id(prefix, &links, &live).map_err(|ids| Error::AmbiguousId {
+        prefix: prefix.as_str().to_string(),
+        ids,
+    })
+}
+
+/// The head collections of `links` that exist and are readable.
+fn live_heads(api: &ApiClient, links: &[Link]) -> Result<HashSet<String>> {
+    let mut heads: Vec<&str> = links
+        .iter()
+        .filter_map(|l| l.head_uuid.as_deref())
+        .collect();
+    heads.sort_unstable();
+    heads.dedup();
+    let found: Vec<Collection> = api.list_all(
+        "collections",
+        vec![json!(["uuid", "in", heads])],
+        Some(vec!["uuid".into()]),
+    )?;
+    Ok(found.into_iter().map(|c| c.uuid).collect())
+}
+
+/// The id of the most preferred image named so: the first repo+tag link
+/// (most preferred first) on a live collection that has a hash link, and
+/// that collection's most preferred hash link. (Legacy took the first
+/// repo+tag link even without a hash link, and then failed on the id
+/// `<unknown>`.)
+pub fn choose_by_name(named: &[Link], live: &HashSet<String>, hashes: &[Link]) -> Option<String> {
+    named
+        .iter()
+        .filter_map(|l| l.head_uuid.as_deref())
+        .filter(|head| live.contains(*head))
+        .find_map(|head| {
+            hashes
+                .iter()
+                .find(|h| h.head_uuid.as_deref() == Some(head))
+                .and_then(|h| h.name.clone())
+        })
+}
+
+/// The one image id among `links` (most preferred first) that starts with
+/// `prefix` and is on a live collection; `Err` lists them if there are
+/// several.
+pub fn choose_by_id(
+    prefix: &ImageIdPrefix,
+    links: &[Link],
+    live: &HashSet<String>,
+) -> std::result::Result<Option<String>, Vec<String>> {
+    let mut ids: Vec<String> = Vec::new();
+    for link in links {
+        let on_live = link.head_uuid.as_deref().is_some_and(|h| live.contains(h));
+        if let Some(name) = link.name.as_deref() {
+            if on_live && prefix.matches(name) && !ids.iter().any(|i| i == name) {
+                ids.push(name.to_string());
+            }
+        }
+    }
+    match ids.len() {
+        0 => Ok(None),
+        1 => Ok(ids.pop()),
+        _ => Err(ids),
+    }
+}
+
+/// Streams `docker save <id>` through the archive check into Keep; nothing
+/// is created on the cluster. A failed save quotes docker's stderr.
+fn save_to_keep(keep: &KeepClient, id: &str, mode: Progress) -> Result<(Uploaded, ImageArchive)> {
+    let what = format!("the output of `docker save {id}`");
+    let mut tee = Tee::new(cli::save(id).map_err(Error::Docker)?);
+    // The size is unknown before the end: progress shows bytes only.
+    let mut reporter = Reporter::new(mode, None);
+    log::set_request_id(keep.current_request_id());
+    reporter.update(0);
+    let result = keep.upload(&mut tee, &what, None, &mut |event| match event {
+        Event::Progress(p) => reporter.update(p.bytes_read),
+        Event::Warning(text) => log::log(log::ARV_PUT, log::Level::Warning, &text),
+    });
+    reporter.finish();
+    let uploaded = match result {
+        Ok(uploaded) => uploaded,
+        Err(Error::Input { what, source }) => return Err(read_error(what, source)),
+        Err(e) => return Err(e),
+    };
+    let archive = tee
+        .finish()
+        .map_err(|error| Error::Archive { what, error })?;
+    Ok((uploaded, archive))
+}
+
+/// A read error of the save stream: docker's failure, the archive check's
+/// refusal, or a plain I/O error.
+fn read_error(what: String, source: io::Error) -> Error {
+    if cli::docker_error(&source).is_some() {
+        if let Some(inner) = source.into_inner() {
+            if let Ok(docker) = inner.downcast::<DockerError>() {
+                return Error::Docker(*docker);
+            }
+        }
+        unreachable!("checked just above");
+    }
+    let archive = source
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<ArchiveError>())
+        .cloned();
+    match archive {
+        Some(error) => Error::Archive { what, error },
+        None => Error::Input { what, source },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(uuid: &str, name: &str, head: &str, ts: &str) -> Link {
+        let mut props = serde_json::Map::new();
+        props.insert("image_timestamp".into(), ts.into());
+        Link {
+            uuid: uuid.into(),
+            name: Some(name.into()),
+            head_uuid: Some(head.into()),
+            created_at: Some("2024-01-01T00:00:00Z".into()),
+            properties: Some(props),
+            ..Link::default()
+        }
+    }
+
+    fn live(heads: &[&str]) -> HashSet<String> {
+        heads.iter().map(|s| s.to_string()).collect()
+    }
+
+    const A: &str = "sha256:aaaa000000000000000000000000000000000000000000000000000000000000";
+    const B: &str = "sha256:aabb000000000000000000000000000000000000000000000000000000000000";
+
+    #[test]
+    fn by_name_takes_the_preferred_live_collection_with_a_hash() {
+        let mut named = vec![
+            link("r1", "x:1", "c1", "2020-01-01T00:00:00Z"),
+            link("r2", "x:1", "c2", "2023-01-01T00:00:00Z"),
+            link("r3", "x:1", "c3", "2024-01-01T00:00:00Z"),
+        ];
+        collection::sort_links(&mut named);
+        let hashes = vec![
+            link("h1", A, "c1", "2020-01-01T00:00:00Z"),
+            link("h2", B, "c2", "2023-01-01T00:00:00Z"),
+        ];
+        // c3 is the newest but has no hash link: skipped (legacy: <unknown>).
+        assert_eq!(
+            choose_by_name(&named, &live(&["c1", "c2", "c3"]), &hashes),
+            Some(B.to_string())
+        );
+        // c2 trashed: the next one.
+        assert_eq!(
+            choose_by_name(&named, &live(&["c1", "c3"]), &hashes),
+            Some(A.to_string())
+        );
+        assert_eq!(choose_by_name(&named, &live(&[]), &hashes), None);
+    }
+
+    #[test]
+    fn by_id_only_that_prefix_and_never_a_guess() {
+        let links = vec![
+            link("h1", A, "c1", "2024-01-01T00:00:00Z"),
+            link("h2", B, "c2", "2023-01-01T00:00:00Z"),
+            link("h3", A, "c3", "2022-01-01T00:00:00Z"),
+        ];
+        let all = live(&["c1", "c2", "c3"]);
+        let p = |s: &str| ImageIdPrefix::parse(s).unwrap();
+        assert_eq!(choose_by_id(&p("aaaa"), &links, &all), Ok(Some(A.into())));
+        assert_eq!(choose_by_id(&p(&A[7..]), &links, &all), Ok(Some(A.into())));
+        assert_eq!(choose_by_id(&p("aab"), &links, &all), Ok(Some(B.into())));
+        assert_eq!(
+            choose_by_id(&p("aa"), &links, &all),
+            Err(vec![A.to_string(), B.to_string()])
+        );
+        // The other image's collection is gone: no ambiguity left.
+        assert_eq!(
+            choose_by_id(&p("aa"), &links, &live(&["c1"])),
+            Ok(Some(A.into()))
+        );
+        assert_eq!(choose_by_id(&p("ab"), &links, &all), Ok(None));
+        // A v1 id (bare hex) matches a bare hex prefix too.
+        let v1 = vec![link("h4", &A[7..], "c4", "2024-01-01T00:00:00Z")];
+        assert_eq!(
+            choose_by_id(&p("aaaa0"), &v1, &live(&["c4"])),
+            Ok(Some(A[7..].into()))
+        );
+    }
+}

@@ -1,0 +1,704 @@
+//! Phase 1 for a collection source (`--source=UUID|PDH`): an image already
+//! in Arvados, re-tagged or copied into another project without moving a
+//! byte (the legacy "image already known" path, spec §2.4 S4, started from
+//! a collection instead of a Docker image).
+//!
+//! ```text
+//! resolve the target project (unless --project-uuid=source)
+//!   -> find the source collection (by UUID, or a readable one with the PDH)
+//!   -> its one file sha256:<id>.tar gives the image id; its hash links must agree
+//!   -> the image's hash links anywhere give the link properties; with none,
+//!      the archive's config `created`, read from the few Keep blocks that
+//!      hold the tar headers and the config
+//!   -> target: the source if the project owns it, else the project's own
+//!      collection of the image, else a copy of the source's manifest
+//! ```
+//!
+//! Everything that can refuse the source runs before anything is created.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+
+use serde_json::{json, Value};
+
+use super::collection::{
+    collection_body, collection_name, find_existing, naive_time, Ensured, Existing, ImageFacts,
+    Made, HASH, REPO_TAG,
+};
+use super::{format, resolve_owner, tags, Plan, Session};
+use crate::arvados::api::{ApiClient, Collection, Link};
+use crate::arvados::keep_read::{BlockSource, KeepFile};
+use crate::arvados::manifest::{unescape_name, Locator};
+use crate::error::{Error, Result};
+use crate::log;
+use crate::request::{parse_target, CollectionId, Project, RepoTag, Upload};
+use crate::run::Context;
+
+/// Largest manifest.json or config read from the archive.
+const JSON_LIMIT: u64 = 8 << 20;
+
+/// Ensure the image collection (phase 1) and its tags (phase 2) from a
+/// collection source, then print the target collection's UUID (always, as
+/// legacy does for an image it found in Arvados, even with `--silent`).
+pub fn run(
+    cx: &Context,
+    upload: &Upload,
+    id: &CollectionId,
+    given: Option<&RepoTag>,
+    stdout: &mut dyn Write,
+) -> Result<()> {
+    let session = Session::open(cx)?;
+    let api = &session.api;
+    let target = match &upload.project {
+        Project::SourceProject => None,
+        project => Some(resolve_owner(api, project)?),
+    };
+    let source = find_source(api, id, target.as_deref())?;
+    let owner = match target {
+        Some(owner) => owner,
+        None => source.owner_uuid.clone().ok_or_else(|| {
+            Error::SourceCollection(format!(
+                "collection {} has no owner_uuid to use for --project-uuid=source",
+                source.uuid
+            ))
+        })?,
+    };
+    let image = image_file(&source)?;
+    let formats = session.discovery.docker_image_formats.as_deref();
+    format::ensure_supported(&image.id, formats, upload.force_image_format)?;
+    let repo_tag = given.cloned().or_else(|| property_repo_tag(&source));
+    let plan = Plan {
+        owner,
+        name: upload.collection_name.clone(),
+        force: upload.force,
+        force_image_format: upload.force_image_format,
+        progress: upload.progress,
+    };
+
+    let _lock = session.lock(&image.id)?;
+    check_hash_links(api, &source, &image.id)?;
+    let existing = find_existing(api, &image.id, repo_tag.as_ref())?;
+    let created = match &existing {
+        Some(_) => None,
+        None => {
+            let keep = session.keep()?;
+            Some(archive_created(keep, &source, &image)?)
+        }
+    };
+    let ensured = ensure_target(api, &source, &image, repo_tag, existing, created, &plan)?;
+    tags::ensure_tags(api, &ensured, &plan.owner)?;
+    writeln!(stdout, "{}", ensured.uuid).map_err(|source| Error::Input {
+        what: "standard output".into(),
+        source,
+    })
+}
+
+/// The fields read from the source collection.
+fn source_fields() -> Vec<String> {
+    [
+        "uuid",
+        "owner_uuid",
+        "name",
+        "portable_data_hash",
+        "manifest_text",
+        "properties",
+        "modified_at",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// The source collection: by UUID, or among the readable collections with
+/// the PDH the one the target project owns, else the most recently
+/// modified (said in a log line when there was a choice).
+fn find_source(api: &ApiClient, id: &CollectionId, target: Option<&str>) -> Result<Collection> {
+    let unreadable = |what: &str| {
+        Error::SourceCollection(format!(
+            "--source {}: no {what} is readable with this token (it does not exist, \
+             or it was not shared with you)",
+            id.as_str()
+        ))
+    };
+    match id {
+        CollectionId::Uuid(uuid) => match api.get_collection(uuid) {
+            Err(Error::Api { status: 404, .. }) => Err(unreadable("such collection")),
+            other => other,
+        },
+        CollectionId::Pdh(pdh) => {
+            let found: Vec<Collection> = api.list_all(
+                "collections",
+                vec![json!(["portable_data_hash", "=", pdh])],
+                Some(source_fields()),
+            )?;
+            let (chosen, why) = choose_by_pdh(found, target)
+                .ok_or_else(|| unreadable("collection with that portable data hash"))?;
+            if let Some(why) = why {
+                log::info(&format!("{why}; using {}", chosen.uuid));
+            }
+            Ok(chosen)
+        }
+    }
+}
+
+/// Among collections sharing a PDH: the first owned by `target`, else the
+/// most recently modified. The second value explains a choice among several.
+fn choose_by_pdh(
+    mut found: Vec<Collection>,
+    target: Option<&str>,
+) -> Option<(Collection, Option<String>)> {
+    let count = found.len();
+    if count <= 1 {
+        return found.pop().map(|c| (c, None));
+    }
+    let how = format!("{count} readable collections have this portable data hash");
+    if let Some(at) = found
+        .iter()
+        .position(|c| target.is_some() && c.owner_uuid.as_deref() == target)
+    {
+        return Some((
+            found.swap_remove(at),
+            Some(format!("{how}; the target project owns one")),
+        ));
+    }
+    found.sort_by_key(|c| std::cmp::Reverse(c.modified_at.as_deref().and_then(naive_time)));
+    let chosen = found.swap_remove(0);
+    Some((
+        chosen,
+        Some(format!(
+            "{how}; none is in the target project, so the most recently modified"
+        )),
+    ))
+}
+
+/// One file of a manifest: its stream line, and its segments in that
+/// stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestFile {
+    /// The stream name, unescaped (`.` for the root).
+    pub stream: String,
+    /// The file name, unescaped.
+    pub name: String,
+    /// Index of its stream line.
+    pub line: usize,
+    /// `(position in the stream, size)`, in file order.
+    pub segments: Vec<(u64, u64)>,
+    /// The file's segments appear on more than one stream line.
+    pub split: bool,
+}
+
+/// The streams' locators and the files of a manifest (spec §6.1). Empty
+/// directory markers (`0:0:.`) are not files.
+pub fn manifest_files(
+    text: &str,
+) -> std::result::Result<(Vec<Vec<Locator>>, Vec<ManifestFile>), String> {
+    let mut streams = Vec::new();
+    let mut files: Vec<ManifestFile> = Vec::new();
+    let mut index: HashMap<(String, String), usize> = HashMap::new();
+    for (line_no, line) in text.lines().enumerate() {
+        if line.is_empty() {
+            streams.push(Vec::new());
+            continue;
+        }
+        let bad = || format!("its manifest line {} is malformed", line_no + 1);
+        let mut tokens = line.split(' ');
+        let stream = unescape_name(tokens.next().ok_or_else(bad)?);
+        let mut locators = Vec::new();
+        let mut seen_file = false;
+        for token in tokens {
+            if let Ok(loc) = Locator::parse(token) {
+                if seen_file {
+                    return Err(bad());
+                }
+                locators.push(loc);
+                continue;
+            }
+            let mut fields = token.splitn(3, ':');
+            let (Some(pos), Some(size), Some(name)) = (fields.next(), fields.next(), fields.next())
+            else {
+                return Err(bad());
+            };
+            let (Ok(pos), Ok(size)) = (pos.parse::<u64>(), size.parse::<u64>()) else {
+                return Err(bad());
+            };
+            seen_file = true;
+            let name = unescape_name(name);
+            if name == "." {
+                continue;
+            }
+            let key = (stream.clone(), name.clone());
+            match index.get(&key) {
+                Some(&i) => {
+                    let file = &mut files[i];
+                    file.split |= file.line != line_no;
+                    if size > 0 {
+                        file.segments.push((pos, size));
+                    }
+                }
+                None => {
+                    index.insert(key, files.len());
+                    files.push(ManifestFile {
+                        stream: stream.clone(),
+                        name,
+                        line: line_no,
+                        segments: if size > 0 { vec![(pos, size)] } else { vec![] },
+                        split: false,
+                    });
+                }
+            }
+        }
+        streams.push(locators);
+    }
+    Ok((streams, files))
+}
+
+/// The image id a file name gives: `sha256:<64 hex>.tar` or `<64 hex>.tar`
+/// minus `.tar` (the server's pattern for v1 and v2, spec §8.1).
+pub fn image_id_of_file_name(name: &str) -> Option<&str> {
+    let id = name.strip_suffix(".tar")?;
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
+}
+
+/// The image file of a collection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageFile {
+    /// The file name minus `.tar`.
+    pub id: String,
+    pub name: String,
+    pub locators: Vec<Locator>,
+    pub segments: Vec<(u64, u64)>,
+}
+
+/// The one `sha256:<id>.tar` at the root of a collection's manifest, or
+/// why the manifest is not an image collection's.
+pub fn image_file_of(manifest: &str) -> std::result::Result<ImageFile, String> {
+    const ONE: &str = "an image collection holds exactly one sha256:<id>.tar at its root";
+    let (mut streams, files) = manifest_files(manifest)?;
+    let file = match files.as_slice() {
+        [] => return Err(format!("holds no file; {ONE}")),
+        [file] => file,
+        more => return Err(format!("holds {} files; {ONE}", more.len())),
+    };
+    let path = if file.stream == "." {
+        file.name.clone()
+    } else {
+        format!("{}/{}", file.stream, file.name)
+    };
+    let id = match image_id_of_file_name(&file.name) {
+        Some(id) if file.stream == "." => id.to_string(),
+        _ => return Err(format!("holds one file, {path}; {ONE}")),
+    };
+    if file.split {
+        return Err(format!(
+            "holds {path} spread over several manifest streams, which this tool cannot read"
+        ));
+    }
+    Ok(ImageFile {
+        id,
+        name: file.name.clone(),
+        locators: std::mem::take(&mut streams[file.line]),
+        segments: file.segments.clone(),
+    })
+}
+
+fn image_file(source: &Collection) -> Result<ImageFile> {
+    image_file_of(source.manifest_text.as_deref().unwrap_or(""))
+        .map_err(|problem| Error::SourceCollection(format!("collection {} {problem}", source.uuid)))
+}
+
+/// The source's `docker-image-repo-tag` property, if it names one.
+fn property_repo_tag(source: &Collection) -> Option<RepoTag> {
+    let value = source.properties.as_ref()?.get("docker-image-repo-tag")?;
+    parse_target(value.as_str()?, None).ok()
+}
+
+/// The source's own hash links must name the image its file holds.
+fn check_hash_links(api: &ApiClient, source: &Collection, image_id: &str) -> Result<()> {
+    let links: Vec<Link> = api.list_all(
+        "links",
+        vec![
+            json!(["link_class", "=", HASH]),
+            json!(["head_uuid", "=", source.uuid]),
+        ],
+        None,
+    )?;
+    match links.iter().find(|l| l.name.as_deref() != Some(image_id)) {
+        Some(link) => Err(Error::SourceCollection(format!(
+            "collection {} holds {image_id}.tar, but its docker_image_hash link {} names {}; \
+             fix or remove that link",
+            source.uuid,
+            link.uuid,
+            link.name.as_deref().unwrap_or("nothing")
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The config's `created` of the archive in the source collection, read
+/// from the blocks holding the tar headers, manifest.json and the config;
+/// the config must hash to the image id.
+fn archive_created<S: BlockSource + ?Sized>(
+    keep: &S,
+    source: &Collection,
+    image: &ImageFile,
+) -> Result<Option<String>> {
+    let what = format!(
+        "collection {}: the image archive {}",
+        source.uuid, image.name
+    );
+    let mut file =
+        KeepFile::new(keep, image.locators.clone(), &image.segments).ok_or_else(|| {
+            Error::SourceCollection(format!(
+                "{what} runs past the blocks of its manifest stream"
+            ))
+        })?;
+    let config = read_config(&mut file).map_err(|e| match e {
+        WalkError::Keep(e) => e,
+        WalkError::Refused(problem) => Error::SourceCollection(format!("{what} {problem}")),
+    })?;
+    let hex = image.id.strip_prefix("sha256:").unwrap_or(&image.id);
+    let digest = sha256_hex(&config);
+    if !digest.eq_ignore_ascii_case(hex) {
+        return Err(Error::SourceCollection(format!(
+            "{what}: its config hashes to sha256:{digest}, not to the image id in the file name"
+        )));
+    }
+    let config: Value = serde_json::from_slice(&config)
+        .map_err(|e| Error::SourceCollection(format!("{what}: its config is not JSON ({e})")))?;
+    Ok(config
+        .get("created")
+        .and_then(Value::as_str)
+        .map(String::from))
+}
+
+/// Why the header walk stopped.
+#[derive(Debug)]
+enum WalkError {
+    /// Keep could not give a block.
+    Keep(Error),
+    /// The archive is not a single-image `docker save` archive.
+    Refused(String),
+}
+
+impl From<io::Error> for WalkError {
+    fn from(e: io::Error) -> WalkError {
+        let text = e.to_string();
+        match e.into_inner().map(|inner| inner.downcast::<Error>()) {
+            Some(Ok(keep)) => WalkError::Keep(*keep),
+            _ => WalkError::Refused(format!("cannot be read as a tar archive ({text})")),
+        }
+    }
+}
+
+/// Walks the tar headers (seeking over member data), reads manifest.json
+/// and returns the bytes of the config it names (spec §4.1).
+fn read_config<R: Read + Seek>(reader: &mut R) -> std::result::Result<Vec<u8>, WalkError> {
+    let refused = |s: &str| WalkError::Refused(s.to_string());
+    let mut manifest: Option<Vec<u8>> = None;
+    let mut members: HashMap<String, (u64, u64)> = HashMap::new();
+    {
+        let mut archive = tar::Archive::new(&mut *reader);
+        for entry in archive.entries_with_seek()? {
+            let mut entry = entry?;
+            let kind = entry.header().entry_type();
+            if !(kind.is_file() || kind == tar::EntryType::Continuous) {
+                continue;
+            }
+            let name = normalize(&entry.path()?.to_string_lossy());
+            let size = entry.size();
+            if name == "manifest.json" {
+                if size > JSON_LIMIT {
+                    return Err(refused("has a manifest.json over 8 MiB"));
+                }
+                let mut text = Vec::with_capacity(size as usize);
+                entry.read_to_end(&mut text)?;
+                manifest = Some(text);
+            } else {
+                members.insert(name, (entry.raw_file_position(), size));
+            }
+        }
+    }
+    let manifest = manifest.ok_or_else(|| refused("has no manifest.json"))?;
+    let manifest: Value = serde_json::from_slice(&manifest)
+        .map_err(|e| WalkError::Refused(format!("has a manifest.json that is not JSON ({e})")))?;
+    let images = manifest
+        .as_array()
+        .ok_or_else(|| refused("has a manifest.json that is not a list"))?;
+    let [image] = images.as_slice() else {
+        return Err(WalkError::Refused(format!(
+            "holds {} images in its manifest.json, not one",
+            images.len()
+        )));
+    };
+    let config = image
+        .get("Config")
+        .and_then(Value::as_str)
+        .map(normalize)
+        .ok_or_else(|| refused("has a manifest.json without a Config"))?;
+    let &(offset, size) = members.get(&config).ok_or_else(|| {
+        WalkError::Refused(format!(
+            "has no member {config}, the config manifest.json names"
+        ))
+    })?;
+    if size > JSON_LIMIT {
+        return Err(WalkError::Refused(format!(
+            "has a config {config} over 8 MiB"
+        )));
+    }
+    reader.seek(SeekFrom::Start(offset))?;
+    let mut bytes = vec![0u8; size as usize];
+    reader.read_exact(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// A member name without `./` prefixes or a trailing `/`.
+fn normalize(name: &str) -> String {
+    let mut name = name;
+    while let Some(rest) = name.strip_prefix("./") {
+        name = rest;
+    }
+    name.trim_end_matches('/').to_string()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The repo+tag links named `repo_tag` on one collection.
+fn repo_tag_links_on(api: &ApiClient, repo_tag: &RepoTag, uuid: &str) -> Result<Vec<Link>> {
+    api.list_all(
+        "links",
+        vec![
+            json!(["link_class", "=", REPO_TAG]),
+            json!(["name", "=", repo_tag.to_string()]),
+            json!(["head_uuid", "=", uuid]),
+        ],
+        None,
+    )
+}
+
+/// Phase 1's decision: the source if the target project owns it; else
+/// (unless `--force`) the project's own collection of the image; else a
+/// copy of the source's manifest, signed as the API returned it for this
+/// caller, so no byte moves.
+///
+/// `existing` is the image's records anywhere (`None`: no hash link of it
+/// is readable); then `created` is the archive's timestamp and stands in
+/// for the missing hash link's properties.
+fn ensure_target(
+    api: &ApiClient,
+    source: &Collection,
+    image: &ImageFile,
+    repo_tag: Option<RepoTag>,
+    existing: Option<Existing>,
+    created: Option<Option<String>>,
+    plan: &Plan,
+) -> Result<Ensured> {
+    let owner = plan.owner.as_str();
+    let mut existing = existing.unwrap_or_else(|| Existing {
+        hash_links: vec![Link {
+            properties: Some(tags::fresh_properties(created.clone().flatten().as_deref())),
+            ..Link::default()
+        }],
+        ..Existing::default()
+    });
+    let adopted = existing
+        .collections
+        .iter()
+        .find(|c| c.owner_uuid.as_deref() == Some(owner))
+        .filter(|_| !plan.force)
+        .map(|c| c.uuid.clone());
+    let is_target = source.owner_uuid.as_deref() == Some(owner);
+    let uuid = if is_target {
+        source.uuid.clone()
+    } else if let Some(uuid) = adopted {
+        uuid
+    } else {
+        let name = collection_name(plan.name.as_deref(), repo_tag.as_ref(), &image.id);
+        let body = collection_body(
+            source.manifest_text.as_deref().unwrap_or(""),
+            &name,
+            owner,
+            repo_tag.as_ref(),
+        );
+        let made = api.create_collection(&body)?;
+        log::info(&format!(
+            "copied collection {} into {owner} as {} (no data moved)",
+            source.uuid, made.uuid
+        ));
+        made.uuid
+    };
+    // A repo+tag link on a source that has no hash link is not in
+    // `existing`; look for it on the source itself (an adopted collection
+    // is in `existing`, a fresh copy has no links).
+    if let Some(rt) = &repo_tag {
+        let known = existing.collections.iter().any(|c| c.uuid == uuid);
+        if is_target && !known {
+            existing
+                .repo_tag_links
+                .extend(repo_tag_links_on(api, rt, &uuid)?);
+        }
+    }
+    let timestamp = existing
+        .hash_links
+        .first()
+        .and_then(|l| l.properties.as_ref())
+        .and_then(|p| p.get("image_timestamp"))
+        .and_then(Value::as_str)
+        .map(String::from);
+    Ok(Ensured {
+        uuid,
+        facts: ImageFacts {
+            id: image.id.clone(),
+            repo_tag,
+            created: created.flatten().or(timestamp),
+        },
+        made: Made::Existing(existing),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEX: &str = "d2c94e258dcb3c5ac2798d32e1249e42ef01cba4841c2234249495f87264ac5a";
+
+    #[test]
+    fn file_names_give_image_ids() {
+        let v2 = format!("sha256:{HEX}.tar");
+        assert_eq!(image_id_of_file_name(&v2), Some(&v2[..71]));
+        let v1 = format!("{HEX}.tar");
+        assert_eq!(image_id_of_file_name(&v1), Some(HEX));
+        assert_eq!(image_id_of_file_name(&format!("sha256:{HEX}")), None);
+        assert_eq!(
+            image_id_of_file_name(&format!("sha256:{}.tar", &HEX[1..])),
+            None
+        );
+        assert_eq!(image_id_of_file_name(&format!("sha512:{HEX}.tar")), None);
+        assert_eq!(image_id_of_file_name("image.tar"), None);
+    }
+
+    #[test]
+    fn manifest_shapes() {
+        let one = format!(
+            ". acbd18db4cc2f85cedef654fccc4a4d8+3+Aabc@123 b1946ac92492d2347c6235b4d2611184+6 \
+             0:9:sha256\\072{HEX}.tar\n"
+        );
+        let image = image_file_of(&one).unwrap();
+        assert_eq!(image.id, format!("sha256:{HEX}"));
+        assert_eq!(image.locators.len(), 2);
+        assert_eq!(
+            image.locators[0].to_string(),
+            "acbd18db4cc2f85cedef654fccc4a4d8+3+Aabc@123"
+        );
+        assert_eq!(image.segments, [(0, 9)]);
+
+        let three = ". acbd18db4cc2f85cedef654fccc4a4d8+3 0:1:a 1:1:b\n\
+                     ./d acbd18db4cc2f85cedef654fccc4a4d8+3 0:3:c\n";
+        assert_eq!(
+            image_file_of(three).unwrap_err(),
+            "holds 3 files; an image collection holds exactly one sha256:<id>.tar at its root"
+        );
+        let wrong = ". acbd18db4cc2f85cedef654fccc4a4d8+3 0:3:image.tar\n";
+        assert!(image_file_of(wrong)
+            .unwrap_err()
+            .starts_with("holds one file, image.tar; an image collection holds exactly one"));
+        let deep = format!("./x acbd18db4cc2f85cedef654fccc4a4d8+3 0:3:{HEX}.tar\n");
+        assert!(image_file_of(&deep)
+            .unwrap_err()
+            .starts_with(&format!("holds one file, ./x/{HEX}.tar;")));
+        assert!(image_file_of("").unwrap_err().starts_with("holds no file"));
+        // Several segments of one file, and an empty directory marker.
+        let segs = format!(
+            ". acbd18db4cc2f85cedef654fccc4a4d8+3 b1946ac92492d2347c6235b4d2611184+6 \
+             3:6:{HEX}.tar 0:3:{HEX}.tar\n./e d41d8cd98f00b204e9800998ecf8427e+0 0:0:\\056\n"
+        );
+        let image = image_file_of(&segs).unwrap();
+        assert_eq!(image.segments, [(3, 6), (0, 3)]);
+        assert_eq!(
+            image_file_of(". acbd18db4cc2f85cedef654fccc4a4d8+3 0:x:a\n").unwrap_err(),
+            "its manifest line 1 is malformed"
+        );
+    }
+
+    /// A classic docker-save-like tar: a big layer, the config, manifest.json.
+    fn archive(layer: usize, config: &[u8]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut add = |name: &str, data: &[u8]| {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, data).unwrap();
+        };
+        add("abc/layer.tar", &vec![7u8; layer]);
+        add("abc/json", b"{}");
+        add("cfg.json", config);
+        add(
+            "manifest.json",
+            br#"[{"Config":"cfg.json","RepoTags":null,"Layers":["abc/layer.tar"]}]"#,
+        );
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn header_walk_fetches_only_blocks_with_headers_and_the_config() {
+        let config = br#"{"created":"2024-02-03T04:05:06.123456789Z"}"#;
+        // Blocks of 4096 bytes.
+        let data = archive(20 * 1024, config);
+        let (table, locators) = crate::arvados::keep_read::tests::Table::new(&data, 4096);
+        let blocks = locators.len();
+        let image = ImageFile {
+            id: format!("sha256:{}", sha256_hex(config)),
+            name: "x.tar".into(),
+            locators,
+            segments: vec![(0, data.len() as u64)],
+        };
+        let source = Collection {
+            uuid: "zzzzz-4zz18-000000000000000".into(),
+            ..Collection::default()
+        };
+        let created = archive_created(&table, &source, &image).unwrap();
+        assert_eq!(created.as_deref(), Some("2024-02-03T04:05:06.123456789Z"));
+        // Header offsets: 0 (block 0), then 512 + 20480 = 20992 (block 5:
+        // 20480..24576), 20992 + 1024 = 22016, 23040 (manifest.json), and the
+        // end marker at 24064. The config and manifest.json data are in
+        // block 5 too; blocks 1 to 4 (layer data) and 6 (padding) are skipped.
+        assert_eq!(*table.fetches.borrow(), [0, 5]);
+        assert_eq!(blocks, 7);
+
+        let mut wrong = image.clone();
+        wrong.id = format!("sha256:{HEX}");
+        let e = archive_created(&table, &source, &wrong)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("its config hashes to sha256:"), "{e}");
+    }
+
+    #[test]
+    fn pdh_choice_prefers_the_target_then_the_newest() {
+        let c = |uuid: &str, owner: &str, modified: &str| Collection {
+            uuid: uuid.into(),
+            owner_uuid: Some(owner.into()),
+            modified_at: Some(modified.into()),
+            ..Collection::default()
+        };
+        let all = || {
+            vec![
+                c("a", "p1", "2024-01-01T00:00:00Z"),
+                c("b", "p2", "2024-03-01T00:00:00Z"),
+                c("c", "p3", "2024-02-01T00:00:00Z"),
+            ]
+        };
+        assert_eq!(choose_by_pdh(all(), Some("p3")).unwrap().0.uuid, "c");
+        assert_eq!(choose_by_pdh(all(), Some("p9")).unwrap().0.uuid, "b");
+        assert_eq!(choose_by_pdh(all(), None).unwrap().0.uuid, "b");
+        let (one, why) = choose_by_pdh(vec![c("a", "p", "t")], None).unwrap();
+        assert_eq!((one.uuid.as_str(), why), ("a", None));
+        assert!(choose_by_pdh(vec![], None).is_none());
+    }
+}
