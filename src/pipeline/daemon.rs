@@ -21,21 +21,16 @@
 //! line quoting docker's stderr, never a traceback.
 
 use std::collections::HashSet;
-use std::io;
 
 use serde_json::json;
 
 use super::collection::{self, Ensured, ImageFacts, HASH, REPO_TAG};
-use super::{format, Plan, Session};
+use super::{format, source, Plan, Session};
 use crate::arvados::api::{ApiClient, Collection, Link};
-use crate::arvados::keep::KeepClient;
-use crate::arvados::upload::{Event, Uploaded};
-use crate::docker::archive::{ArchiveError, ImageArchive, Tee};
 use crate::docker::cli::{self, DockerError};
 use crate::error::{Error, Result};
 use crate::log;
-use crate::progress::Reporter;
-use crate::request::{FoundBy, ImageArg, ImageIdPrefix, Progress, RepoTag};
+use crate::request::{FoundBy, ImageArg, ImageIdPrefix, RepoTag};
 
 /// Phase 1 for an image in the local Docker daemon.
 pub fn ensure_from_daemon(
@@ -90,7 +85,11 @@ pub fn ensure_from_daemon(
             docker,
         });
     }
-    let (uploaded, archive) = save_to_keep(cx.keep()?, &id, plan.progress)?;
+    let save = cli::save(&id).map_err(Error::Docker)?;
+    let what = format!("the output of `docker save {id}`");
+    // The size is unknown before the end: progress shows bytes only.
+    let (uploaded, archive) =
+        source::stream_reader_to_keep(cx.keep()?, save, what, None, plan.progress)?;
     if archive.image_id != id {
         log::warning(&format!(
             "Docker calls the image {id}, but the archive `docker save` wrote holds image \
@@ -306,52 +305,6 @@ pub fn choose_by_id(
         0 => Ok(None),
         1 => Ok(ids.pop()),
         _ => Err(ids),
-    }
-}
-
-/// Streams `docker save <id>` through the archive check into Keep; nothing
-/// is created on the cluster. A failed save quotes docker's stderr.
-fn save_to_keep(keep: &KeepClient, id: &str, mode: Progress) -> Result<(Uploaded, ImageArchive)> {
-    let what = format!("the output of `docker save {id}`");
-    let mut tee = Tee::new(cli::save(id).map_err(Error::Docker)?);
-    // The size is unknown before the end: progress shows bytes only.
-    let mut reporter = Reporter::new(mode, None);
-    log::set_request_id(keep.current_request_id());
-    reporter.update(0);
-    let result = keep.upload(&mut tee, &what, None, &mut |event| match event {
-        Event::Progress(p) => reporter.update(p.bytes_read),
-        Event::Warning(text) => log::log(log::ARV_PUT, log::Level::Warning, &text),
-    });
-    reporter.finish();
-    let uploaded = match result {
-        Ok(uploaded) => uploaded,
-        Err(Error::Input { what, source }) => return Err(read_error(what, source)),
-        Err(e) => return Err(e),
-    };
-    let archive = tee
-        .finish()
-        .map_err(|error| Error::Archive { what, error })?;
-    Ok((uploaded, archive))
-}
-
-/// A read error of the save stream: docker's failure, the archive check's
-/// refusal, or a plain I/O error.
-fn read_error(what: String, source: io::Error) -> Error {
-    if cli::docker_error(&source).is_some() {
-        if let Some(inner) = source.into_inner() {
-            if let Ok(docker) = inner.downcast::<DockerError>() {
-                return Error::Docker(*docker);
-            }
-        }
-        unreachable!("checked just above");
-    }
-    let archive = source
-        .get_ref()
-        .and_then(|e| e.downcast_ref::<ArchiveError>())
-        .cloned();
-    match archive {
-        Some(error) => Error::Archive { what, error },
-        None => Error::Input { what, source },
     }
 }
 

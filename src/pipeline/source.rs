@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use crate::arvados::keep::KeepClient;
 use crate::arvados::upload::{Event, Uploaded};
 use crate::docker::archive::{self, ArchiveError, ImageArchive, Peek, Tee};
+use crate::docker::cli::{self as docker_cli, DockerError};
 use crate::error::{Error, Result};
 use crate::log;
 use crate::progress::Reporter;
@@ -113,11 +114,27 @@ pub fn stream_to_keep(
     mode: Progress,
 ) -> Result<(Uploaded, ImageArchive)> {
     let what = input.what();
-    let mut reporter = Reporter::new(mode, input.size());
+    let size = input.size();
     let reader: Box<dyn Read + Send> = match input {
         ArchiveInput::File { file, .. } => Box::new(file),
         ArchiveInput::Stdin => Box::new(io::stdin()),
     };
+    stream_reader_to_keep(keep, reader, what, size, mode)
+}
+
+/// Streams any archive reader (a file, standard input, `docker save`'s
+/// stdout) once through the archive checker into Keep, reporting progress;
+/// `size` is the expected size when it is known. Returns the stored blocks
+/// and what the checker found, or the first problem: the reader's own error
+/// (docker's, quoted), the checker's refusal, or a Keep failure.
+pub fn stream_reader_to_keep<R: Read + Send>(
+    keep: &KeepClient,
+    reader: R,
+    what: String,
+    size: Option<u64>,
+    mode: Progress,
+) -> Result<(Uploaded, ImageArchive)> {
+    let mut reporter = Reporter::new(mode, size);
     let mut tee = Tee::new(reader);
     log::set_request_id(keep.current_request_id());
     reporter.update(0);
@@ -128,12 +145,7 @@ pub fn stream_to_keep(
     reporter.finish();
     let uploaded = match result {
         Ok(uploaded) => uploaded,
-        Err(Error::Input { what, source }) => {
-            return Err(match archive_error(&source) {
-                Some(error) => Error::Archive { what, error },
-                None => Error::Input { what, source },
-            })
-        }
+        Err(Error::Input { what, source }) => return Err(read_error(what, source)),
         Err(e) => return Err(e),
     };
     let image = tee
@@ -142,9 +154,26 @@ pub fn stream_to_keep(
     Ok((uploaded, image))
 }
 
-/// The archive check's refusal inside a read error, if that is what it is.
-fn archive_error(e: &io::Error) -> Option<ArchiveError> {
-    e.get_ref()?.downcast_ref::<ArchiveError>().cloned()
+/// A read error of the stream: docker's failure (its stderr quoted), the
+/// archive check's refusal, or a plain I/O error.
+fn read_error(what: String, source: io::Error) -> Error {
+    if docker_cli::docker_error(&source).is_some() {
+        if let Some(Ok(docker)) = source
+            .into_inner()
+            .map(|inner| inner.downcast::<DockerError>())
+        {
+            return Error::Docker(*docker);
+        }
+        unreachable!("docker_error checked the inner error's type");
+    }
+    match source
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<ArchiveError>())
+        .cloned()
+    {
+        Some(error) => Error::Archive { what, error },
+        None => Error::Input { what, source },
+    }
 }
 
 /// The image the full read found must be the one the quick look found.
