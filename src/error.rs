@@ -305,10 +305,7 @@ impl fmt::Display for Error {
                 f,
                 "refusing to store incompatible format (use --force-image-format to override)"
             ),
-            Error::BadProject(uuid) => write!(
-                f,
-                "Not a valid project UUID: {uuid} (give a project or user UUID to --project-uuid)"
-            ),
+            Error::BadProject(uuid) => write!(f, "Not a valid project UUID: {uuid}"),
             Error::SourceCollection(text) => write!(f, "{text}"),
             Error::Lock { path, source } => write!(
                 f,
@@ -316,13 +313,8 @@ impl fmt::Display for Error {
                 path.display()
             ),
             Error::Docker(e) => write!(f, "{e}"),
-            Error::NoImage { image, docker } => {
-                // Always the legacy words first, whatever Docker's trouble.
-                if !matches!(docker, DockerError::NoMatch { .. }) {
-                    write!(f, "no matching image found: ")?;
-                }
-                write!(f, "{docker}; and Arvados has no image {image} either")
-            }
+            // The legacy words; `detail` says what Docker and Arvados said.
+            Error::NoImage { .. } => write!(f, "no matching image found"),
             Error::AmbiguousId { prefix, ids } => write!(
                 f,
                 "{} images in Arvados have an id starting with {prefix} ({}); give more of the id",
@@ -334,6 +326,36 @@ impl fmt::Display for Error {
                 "--force uploads the image again from Docker, but {e} (the image is only in \
                  Arvados; drop --force to use that copy)"
             ),
+        }
+    }
+}
+
+impl Error {
+    /// The legacy logger whose ERROR line reports this error, so the last
+    /// line on stderr reads as the Python tool's did.
+    pub fn logger(&self) -> &'static str {
+        match self {
+            // Legacy arv-put validated the project.
+            Error::BadProject(_) => "arvados.arv_put",
+            _ => "arvados.keepdocker",
+        }
+    }
+
+    /// What the user needs beyond the legacy one-line message, logged just
+    /// before it (the legacy tool had no such line, or a traceback).
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            Error::BadProject(_) => {
+                Some("--project-uuid takes a project (j7d0g) or user (tpzed) UUID".to_string())
+            }
+            Error::NoImage { image, docker } => {
+                let docker = match docker {
+                    DockerError::NoMatch { .. } => format!("Docker has no image {image}"),
+                    other => other.to_string(),
+                };
+                Some(format!("{docker}; and Arvados has no image {image} either"))
+            }
+            _ => None,
         }
     }
 }

@@ -8,6 +8,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use arv_keepdocker::cli::{self, doc, CliError, Env, Parsed};
+use arv_keepdocker::log::{self, Level};
 use arv_keepdocker::run;
 
 fn main() -> ExitCode {
@@ -28,7 +29,12 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let _ = stdout.flush();
-            eprintln!("{prog}: error: {err}");
+            // Errors are ERROR log lines, as the legacy tool logged them; the
+            // last line carries the legacy words where there are some.
+            if let Some(detail) = err.detail() {
+                log::log(err.logger(), Level::Error, &detail);
+            }
+            log::log(err.logger(), Level::Error, &err.to_string());
             ExitCode::from(1)
         }
     }
@@ -47,7 +53,10 @@ fn print(text: &str) -> ExitCode {
 fn fail(prog: &str, err: &CliError) -> ExitCode {
     let text = match err {
         CliError::Usage(message) => doc::usage_error(prog, message),
-        CliError::TagGivenTwice(_) => format!("{prog}: error: {err}\n"),
+        CliError::TagGivenTwice(_) => {
+            log::error(&err.to_string());
+            return ExitCode::from(err.exit_code());
+        }
     };
     let _ = std::io::stderr().write_all(text.as_bytes());
     ExitCode::from(err.exit_code())

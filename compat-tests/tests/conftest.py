@@ -34,6 +34,9 @@ OUR_BINARY = Path(os.environ.get("KDTEST_BINARY", ROOT / "target" / "release" / 
 
 BLOCK_SIZE = 64 * 1024 * 1024
 
+# How both tools report a failure on stderr: a legacy-format ERROR log line.
+ERROR_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d arvados\.(keepdocker|arv_put)\[\d+\] ERROR: ")
+
 
 # --------------------------------------------------------------------------
 # Reference computations (spec §5.1, §6): written from the spec, not shared

@@ -19,7 +19,7 @@ import hashlib
 import subprocess
 
 import pytest
-from conftest import OUR_BINARY
+from conftest import ERROR_LINE, OUR_BINARY
 
 HASH = "docker_image_hash"
 RT = "docker_image_repo+tag"
@@ -332,7 +332,7 @@ def test_records_legacy_cannot_list(cluster, tools, scenario):
 
     assert legacy.returncode == 1 and "Traceback" in legacy.stderr, legacy
     assert ours.stdout == legacy.stdout
-    assert ours.returncode == 1 and ours.stderr.startswith("arv-keepdocker: error: "), ours
+    assert ours.returncode == 1 and ERROR_LINE.match(ours.stderr.splitlines()[-1]), ours
 
 
 FAILURES = {
@@ -353,7 +353,7 @@ def test_failing_cluster_same_stdout_and_status(cluster, tools, failure):
 
     assert legacy.returncode == 1, legacy
     assert ours.stdout == legacy.stdout
-    assert ours.returncode == 1 and ours.stderr.startswith("arv-keepdocker: error: "), ours
+    assert ours.returncode == 1 and ERROR_LINE.match(ours.stderr.splitlines()[-1]), ours
 
 
 # --------------------------------------------------------------------------

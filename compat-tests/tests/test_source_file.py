@@ -12,7 +12,7 @@ import sys
 
 import pytest
 from calls import keep_calls
-from conftest import ROOT, one_file_manifest, pdh_of
+from conftest import ERROR_LINE, ROOT, one_file_manifest, pdh_of
 
 sys.path.insert(0, str(ROOT / "fixtures"))
 import genarchive  # noqa: E402
@@ -239,7 +239,7 @@ def test_corrupt_archive_fails_and_leaves_the_cluster_unchanged(cluster, tools, 
         assert result.returncode == 1, result
         assert result.stdout == ""
         lines = result.stderr.strip().splitlines()
-        assert lines[-1].startswith("arv-keepdocker: error: "), result
+        assert ERROR_LINE.match(lines[-1]), result
         assert CORRUPT[mode] in lines[-1], result
         assert "Traceback" not in result.stderr
         after = cluster.dump()
