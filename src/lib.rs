@@ -19,3 +19,4 @@ pub mod progress;
 pub mod request;
 pub mod run;
 pub mod settings;
+pub mod timestamp;

@@ -117,18 +117,9 @@ pub fn format_line(local: i64, logger: &str, pid: u32, level: Level, message: &s
 /// Year, month, day, hour, minute, second of seconds since 1970-01-01
 /// (proleptic Gregorian; H. Hinnant's `civil_from_days`).
 pub fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = secs.div_euclid(86_400);
+    let (y, m, d) = crate::timestamp::civil_from_days(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400) as u32;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
+    (i64::from(y), m, d, rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// The local UTC offset in seconds at `now`, from `TZ` or /etc/localtime.

@@ -16,6 +16,7 @@ use crate::arvados::upload::Uploaded;
 use crate::error::Result;
 use crate::log;
 use crate::request::{Input, RepoTag};
+use crate::timestamp::{parse_naive, Naive};
 
 /// Link class of the image id link.
 pub const HASH: &str = "docker_image_hash";
@@ -105,60 +106,23 @@ pub fn collection_body(
     })
 }
 
-/// The wall-clock fields of an ISO 8601 time, any offset dropped without
-/// converting (legacy `ciso8601.parse_datetime_as_naive`); sub-second
-/// digits beyond microseconds are ignored.
-pub fn naive_time(text: &str) -> Option<(u32, u32, u32, u32, u32, u32, u32)> {
-    let b = text.as_bytes();
-    let num = |from: usize, len: usize| -> Option<u32> {
-        let part = text.get(from..from + len)?;
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())?
-    };
-    let (y, mo, d) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
-    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
-        return None;
-    }
-    if b.len() == 10 {
-        return Some((y, mo, d, 0, 0, 0, 0));
-    }
-    if !matches!(b.get(10), Some(b'T' | b't' | b' ')) {
-        return None;
-    }
-    let (h, mi, s) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
-    let mut micros = 0;
-    if b.get(19) == Some(&b'.') {
-        let digits: String = text[20..]
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        let six: String = digits.chars().chain("000000".chars()).take(6).collect();
-        micros = six.parse().ok()?;
-    }
-    Some((y, mo, d, h, mi, s, micros))
-}
-
-/// Legacy `docker_link_sort_key`: (image_timestamp, created_at); a missing
-/// or unparseable timestamp sorts first (year 1 in legacy).
-#[allow(clippy::type_complexity)]
-pub fn link_sort_key(
-    link: &Link,
-) -> (
-    Option<(u32, u32, u32, u32, u32, u32, u32)>,
-    Option<(u32, u32, u32, u32, u32, u32, u32)>,
-) {
-    let ts = link
+/// Legacy `docker_link_sort_key`: (image_timestamp, created_at), both read
+/// with ciso8601's naive parse; a missing or unparseable image_timestamp
+/// ranks as year 1.
+pub fn link_sort_key(link: &Link) -> (Naive, Option<Naive>) {
+    let image = link
         .properties
         .as_ref()
         .and_then(|p| p.get("image_timestamp"))
         .and_then(Value::as_str)
-        .and_then(naive_time);
-    let created = link.created_at.as_deref().and_then(naive_time);
-    (ts, created)
+        .and_then(|t| parse_naive(t).ok())
+        .unwrap_or(Naive::EARLIEST);
+    let created = link.created_at.as_deref().and_then(|t| parse_naive(t).ok());
+    (image, created)
 }
 
-/// Sorts links most preferred first (stable, as Python's reverse sort).
+/// Most preferred first (legacy sorts with `reverse=True`, which keeps
+/// equal keys in their original order, as this stable sort does).
 pub fn sort_links(links: &mut [Link]) {
     links.sort_by_key(|l| std::cmp::Reverse(link_sort_key(l)));
 }
@@ -433,9 +397,5 @@ mod tests {
         sort_links(&mut links);
         let order: Vec<&str> = links.iter().map(|l| l.uuid.as_str()).collect();
         assert_eq!(order, ["e", "c", "b", "d", "a"]);
-        assert_eq!(
-            naive_time("2024-02-03T04:05:06.123456789Z"),
-            Some((2024, 2, 3, 4, 5, 6, 123456))
-        );
     }
 }

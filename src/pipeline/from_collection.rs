@@ -22,8 +22,8 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use serde_json::{json, Value};
 
 use super::collection::{
-    collection_body, collection_name, find_existing, naive_time, Ensured, Existing, ImageFacts,
-    Made, HASH, REPO_TAG,
+    collection_body, collection_name, find_existing, Ensured, Existing, ImageFacts, Made, HASH,
+    REPO_TAG,
 };
 use super::{format, resolve_owner, tags, Plan, Session};
 use crate::arvados::api::{ApiClient, Collection, Link};
@@ -33,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::log;
 use crate::request::{parse_target, CollectionId, Project, RepoTag, Upload};
 use crate::run::Context;
+use crate::timestamp::parse_naive;
 
 /// Largest manifest.json or config read from the archive.
 const JSON_LIMIT: u64 = 8 << 20;
@@ -160,7 +161,9 @@ fn choose_by_pdh(
             Some(format!("{how}; the target project owns one")),
         ));
     }
-    found.sort_by_key(|c| std::cmp::Reverse(c.modified_at.as_deref().and_then(naive_time)));
+    found.sort_by_key(|c| {
+        std::cmp::Reverse(c.modified_at.as_deref().and_then(|t| parse_naive(t).ok()))
+    });
     let chosen = found.swap_remove(0);
     Some((
         chosen,
