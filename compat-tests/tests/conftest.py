@@ -27,6 +27,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "compat-tests"))
+sys.path.insert(0, str(ROOT / "fixtures"))
+
+import genarchive  # noqa: E402  (fixtures/genarchive.py)
 
 # pytest runs with the venv's python, so the pinned legacy tool is beside it.
 LEGACY_BIN = Path(sys.executable).parent
@@ -79,6 +82,22 @@ def pdh_of(manifest: str) -> str:
         stripped.append(" ".join(out).rstrip() + "\n")
     text = "".join(stripped).encode()
     return "%s+%d" % (hashlib.md5(text).hexdigest(), len(text))
+
+
+def expected_name(repo_tag, image_id):
+    """The default collection name (spec §7.2)."""
+    if repo_tag:
+        return "Docker image %s %s" % (repo_tag.replace("/", " "), image_id[:12])
+    return "Docker image %s" % image_id[:12]
+
+
+def generated(tmp_path, name="image.tar", **options):
+    """A generated image archive written to tmp_path: (description, bytes, path)."""
+    archive = genarchive.Archive(**options)
+    data = archive.to_bytes()
+    path = tmp_path / name
+    path.write_bytes(data)
+    return archive.describe(), data, path
 
 
 # --------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import time
 
 import pytest
 from calls import api_calls, keep_calls, keyset, strip_discovery
-from conftest import LEGACY_BIN, one_file_manifest, pdh_of
+from conftest import LEGACY_BIN, expected_name, one_file_manifest, pdh_of
 
 PLAIN = "kdtest-plain:v1"
 LEGACY_PYTHON = LEGACY_BIN / "python"
@@ -36,12 +36,6 @@ def links(dump, link_class=None):
         if l["link_class"] in ("docker_image_hash", "docker_image_repo+tag")
         and (link_class is None or l["link_class"] == link_class)
     ]
-
-
-def expected_name(repo_tag, image_id):
-    if repo_tag:
-        return "Docker image %s %s" % (repo_tag.replace("/", " "), image_id[:12])
-    return "Docker image %s" % image_id[:12]
 
 
 def ctime(timestamp):

@@ -11,15 +11,11 @@ written (a collection source never moves bytes).
 
 import io
 import json
-import sys
 import tarfile
 
 import pytest
 from calls import keep_calls
-from conftest import BLOCK_SIZE, ROOT
-
-sys.path.insert(0, str(ROOT / "fixtures"))
-import genarchive  # noqa: E402
+from conftest import BLOCK_SIZE, expected_name, generated, genarchive
 
 PLAIN = "kdtest-plain:v1"
 OTHER = "kdtest-other:v2"
@@ -39,20 +35,6 @@ def collections(dump):
 def ok(result):
     assert result.returncode == 0, result
     return result
-
-
-def expected_name(repo_tag, image_id):
-    if repo_tag:
-        return "Docker image %s %s" % (repo_tag.replace("/", " "), image_id[:12])
-    return "Docker image %s" % image_id[:12]
-
-
-def generated(tmp_path, name="image.tar", **options):
-    archive = genarchive.Archive(**options)
-    data = archive.to_bytes()
-    path = tmp_path / name
-    path.write_bytes(data)
-    return archive.describe(), data, path
 
 
 def links_of(dump, owner):

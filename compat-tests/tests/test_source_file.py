@@ -8,14 +8,10 @@ as the legacy tool leaves it after uploading the same image from the daemon.
 """
 
 import json
-import sys
 
 import pytest
 from calls import keep_calls
-from conftest import ERROR_LINE, ROOT, one_file_manifest, pdh_of
-
-sys.path.insert(0, str(ROOT / "fixtures"))
-import genarchive  # noqa: E402
+from conftest import ERROR_LINE, expected_name, generated, genarchive, one_file_manifest, pdh_of
 
 PLAIN = "kdtest-plain:v1"
 GEN_TAG = "kdtest/gen:1.0"
@@ -49,20 +45,6 @@ def normalized(cluster):
             for l in docker_links(dump)
         ),
     }
-
-
-def expected_name(repo_tag, image_id):
-    if repo_tag:
-        return "Docker image %s %s" % (repo_tag.replace("/", " "), image_id[:12])
-    return "Docker image %s" % image_id[:12]
-
-
-def generated(tmp_path, name="image.tar", **options):
-    archive = genarchive.Archive(**options)
-    data = archive.to_bytes()
-    path = tmp_path / name
-    path.write_bytes(data)
-    return archive.describe(), data, path
 
 
 def ok(result):
