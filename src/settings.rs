@@ -499,6 +499,13 @@ mod tests {
         ));
     }
 
+    fn search_paths(env: &Env) -> Vec<String> {
+        config_search_paths(env)
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect()
+    }
+
     #[test]
     fn search_order_follows_systemd_then_xdg() {
         let env = Env::from_pairs([
@@ -507,12 +514,8 @@ mod tests {
             ("XDG_CONFIG_DIRS", "/d1:rel:/d2"),
             ("HOME", "/home/u"),
         ]);
-        let paths: Vec<String> = config_search_paths(&env)
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
         assert_eq!(
-            paths,
+            search_paths(&env),
             [
                 "/sd1/settings.conf",
                 "/sd2/settings.conf",
@@ -528,12 +531,8 @@ mod tests {
             ("XDG_CONFIG_DIRS", ""),
             ("HOME", "/home/u"),
         ]);
-        let paths: Vec<String> = config_search_paths(&env)
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
         assert_eq!(
-            paths,
+            search_paths(&env),
             [
                 "/home/u/.config/arvados/settings.conf",
                 "/etc/xdg/arvados/settings.conf"

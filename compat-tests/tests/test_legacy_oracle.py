@@ -52,6 +52,22 @@ def listing_row(repo, tag, image_id, uuid, created):
 LISTING_HEADER = listing_row("REPOSITORY", "TAG", "IMAGE ID", "COLLECTION", "CREATED")
 
 
+def existing_image_calls(image_id, home):
+    """Legacy's read-only calls for kdtest-plain:v1 when one upload of it
+    exists (spec §2.4 S2 then S4; trace B). `users.current` is made only
+    when no --project-uuid names the parent (trace C leaves it out)."""
+    return (
+        ["config"]
+        + keyset("links.list[RT name = kdtest-plain:v1]", 1)
+        + keyset("links.list[HASH head_uuid in[1]]", 1)
+        + keyset("collections.list[uuid in[1]]", 1)
+        + (["users.current"] if home else [])
+        + keyset("links.list[HASH name = %s]" % image_id, 1)
+        + ["collections.list[uuid in[1]]"]
+        + keyset("links.list[RT head_uuid in[1] name = kdtest-plain:v1]", 1)
+    )
+
+
 def upload(tools, *args, **kw):
     result = tools.legacy(*args, **kw)
     assert result.returncode == 0, result
@@ -173,16 +189,7 @@ def test_rerun_finds_the_image_and_writes_nothing(cluster, tools, image_of):
     log = cluster.log()
     assert keep_calls(log) == []
     # Trace B: 18 read-only calls (discovery comes from the client's cache).
-    assert api_calls(log) == (
-        ["config"]
-        + keyset("links.list[RT name = kdtest-plain:v1]", 1)
-        + keyset("links.list[HASH head_uuid in[1]]", 1)
-        + keyset("collections.list[uuid in[1]]", 1)
-        + ["users.current"]
-        + keyset("links.list[HASH name = %s]" % image.id, 1)
-        + ["collections.list[uuid in[1]]"]
-        + keyset("links.list[RT head_uuid in[1] name = kdtest-plain:v1]", 1)
-    )
+    assert api_calls(log) == existing_image_calls(image.id, home=True)
 
 
 def test_project_uuid_copies_without_moving_bytes(cluster, tools, image_of):
@@ -210,16 +217,11 @@ def test_project_uuid_copies_without_moving_bytes(cluster, tools, image_of):
     log = cluster.log()
     assert keep_calls(log) == []
     # Trace C: as B without users.current, then the copy and two links.
-    assert api_calls(log) == (
-        ["config"]
-        + keyset("links.list[RT name = kdtest-plain:v1]", 1)
-        + keyset("links.list[HASH head_uuid in[1]]", 1)
-        + keyset("collections.list[uuid in[1]]", 1)
-        + keyset("links.list[HASH name = %s]" % image.id, 1)
-        + ["collections.list[uuid in[1]]"]
-        + keyset("links.list[RT head_uuid in[1] name = kdtest-plain:v1]", 1)
-        + ["collections.create", "links.create", "links.create"]
-    )
+    assert api_calls(log) == existing_image_calls(image.id, home=False) + [
+        "collections.create",
+        "links.create",
+        "links.create",
+    ]
 
     # Repeating it finds everything owned by the project and writes nothing.
     before = cluster.dump()
