@@ -8,6 +8,7 @@ prints them with 9 fractional digits, so the last three are always 000.
 """
 
 import datetime
+import functools
 import hashlib
 import json
 import random
@@ -60,6 +61,7 @@ def now_us():
         return t
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def fmt_ts(us):
     """Format like the controller (Go "2006-01-02T15:04:05.000000000Z07:00")."""
     if us is None:
