@@ -21,7 +21,7 @@ use std::io::{self, Write};
 
 use serde_json::{json, Value};
 
-use crate::arvados::api::{ApiClient, ItemList, KeysetLister};
+use crate::arvados::api::ApiClient;
 use crate::error::{Error, Result};
 use crate::timestamp::{format_c, parse_naive, Naive, Unparsed};
 
@@ -155,11 +155,10 @@ const LINK_FIELDS: [&str; 5] = ["uuid", "created_at", "head_uuid", "name", "prop
 fn fetch_docker_links(api: &ApiClient) -> Result<(Vec<Value>, Vec<Value>)> {
     let class_listing = |class: &str| {
         let select = LINK_FIELDS.iter().map(|f| f.to_string()).collect();
-        list_complete(
-            api,
+        api.list_all::<Value>(
             "links",
             vec![json!(["link_class", "=", class])],
-            select,
+            Some(select),
         )
     };
     let (hash, repo) = std::thread::scope(|s| {
@@ -186,59 +185,16 @@ fn existing_collections(api: &ApiClient, images: &[Image]) -> Result<HashSet<Str
         // `uuid in []` matches nothing; legacy still asks.
         return Ok(HashSet::new());
     }
-    let found = list_complete(
-        api,
+    let found: Vec<Value> = api.list_all(
         "collections",
         vec![json!(["uuid", "in", wanted])],
-        vec!["uuid".to_string()],
+        Some(vec!["uuid".to_string()]),
     )?;
     Ok(found
         .iter()
         .filter_map(|c| c.get("uuid").and_then(Value::as_str))
         .map(str::to_string)
         .collect())
-}
-
-/// Every item matching `filters`, in keyset order, each once.
-///
-/// The pages are legacy's keyset pages (spec §2.3) but the first one asks
-/// for `count=exact`: once the items announced are in hand the listing is
-/// complete, so the empty page (or two) legacy needs to see the end is not
-/// requested. A short page is never taken as the end (a server may cap
-/// `limit`), and without a count the legacy rule applies: only an empty
-/// page ends the listing.
-fn list_complete(
-    api: &ApiClient,
-    resource: &str,
-    filters: Vec<Value>,
-    select: Vec<String>,
-) -> Result<Vec<Value>> {
-    let mut lister = KeysetLister::new(resource, filters, Some(select));
-    let mut available: Option<u64> = None;
-    let mut requests = 0u32;
-    let mut items = Vec::new();
-    loop {
-        let page = lister.next_page_with(|params| {
-            requests += 1;
-            let mut params = params.clone();
-            if requests == 1 {
-                params.count = Some("exact".into());
-            }
-            let page: ItemList<Value> = api.list(resource, &params)?;
-            if requests == 1 {
-                available = page.items_available;
-            }
-            Ok(page.items)
-        })?;
-        match page {
-            Some(batch) => items.extend(batch),
-            None => break,
-        }
-        if available.is_some_and(|n| items.len() as u64 >= n) {
-            break;
-        }
-    }
-    Ok(items)
 }
 
 // ---------------------------------------------------------------------------

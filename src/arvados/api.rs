@@ -637,8 +637,15 @@ impl ApiClient {
         self.call_as(Method::Get, &path, &params.to_query(), None)
     }
 
-    /// Every object matching `filters`, by keyset paging (spec §2.3).
+    /// Every object matching `filters`, in keyset order, each once.
     /// `select`, if given, is extended with `uuid` and `created_at`.
+    ///
+    /// The pages are legacy's keyset pages (spec §2.3), but the first one
+    /// asks for `count=exact`: once the items announced are in hand the
+    /// listing is complete, so the empty page (or two) legacy needs to see
+    /// the end is not requested. A short page is never taken as the end (a
+    /// server may cap `limit`), and without a count the legacy rule
+    /// applies: only an empty page ends the listing.
     pub fn list_all<T: DeserializeOwned>(
         &self,
         resource: &str,
@@ -646,9 +653,23 @@ impl ApiClient {
         select: Option<Vec<String>>,
     ) -> Result<Vec<T>> {
         let mut lister = KeysetLister::new(resource, filters, select);
+        let mut available: Option<u64> = None;
         let mut out = Vec::new();
-        while let Some(page) = lister.next_page(self)? {
-            for item in page {
+        loop {
+            let first = lister.requests() == 0;
+            let page = lister.next_page_with(|params| {
+                let mut params = params.clone();
+                if first {
+                    params.count = Some("exact".into());
+                }
+                let page: ItemList<Value> = self.list(resource, &params)?;
+                if first {
+                    available = page.items_available;
+                }
+                Ok(page.items)
+            })?;
+            let Some(batch) = page else { break };
+            for item in batch {
                 out.push(
                     serde_json::from_value(item).map_err(|e| Error::ApiResponse {
                         method: "GET",
@@ -657,6 +678,9 @@ impl ApiClient {
                         request_id: String::new(),
                     })?,
                 );
+            }
+            if available.is_some_and(|n| out.len() as u64 >= n) {
+                break;
             }
         }
         Ok(out)
@@ -1098,6 +1122,39 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("sekrit"), "{text}");
+    }
+
+    #[test]
+    fn list_all_stops_once_the_counted_items_are_in() {
+        let item = |n: u32| {
+            format!(
+                r#"{{"uuid":"{}","created_at":"2024-01-0{n}T00:00:00Z"}}"#,
+                uuid(n)
+            )
+        };
+        let page = |items: &[String], available: &str| {
+            reply(
+                "200 OK",
+                &format!(r#"{{"items":[{}]{available}}}"#, items.join(",")),
+            )
+        };
+        // With the count, one request; the first asks for it.
+        let server = StandIn::start(vec![page(&[item(1), item(2)], r#","items_available":2"#)]);
+        let api = client(&server.base, 0, Arc::new(FakeClock::new()));
+        let got: Vec<Value> = api.list_all("links", vec![], None).unwrap();
+        let requests = server.finish();
+        assert_eq!(got.len(), 2);
+        assert_eq!(requests.len(), 1);
+        assert!(requests[0].0.contains("count=exact"), "{}", requests[0].0);
+        // Without one (count ignored), legacy's rule: only an empty page
+        // ends it, and the later pages ask for no count.
+        let server = StandIn::start(vec![page(&[item(1), item(2)], ""), page(&[], "")]);
+        let api = client(&server.base, 0, Arc::new(FakeClock::new()));
+        let got: Vec<Value> = api.list_all("links", vec![], None).unwrap();
+        let requests = server.finish();
+        assert_eq!(got.len(), 2);
+        assert_eq!(requests.len(), 2);
+        assert!(requests[1].0.contains("count=none"), "{}", requests[1].0);
     }
 
     #[test]

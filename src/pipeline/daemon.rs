@@ -32,18 +32,29 @@ use crate::error::{Error, Result};
 use crate::log;
 use crate::request::{FoundBy, ImageArg, ImageIdPrefix, RepoTag};
 
-/// Phase 1 for an image in the local Docker daemon.
+/// What Docker says about the image asked for: its id and how it was
+/// found, or why Docker cannot give it.
+pub type LocalImage = std::result::Result<(String, FoundBy), DockerError>;
+
+/// The Docker half of phase 1, which needs no cluster: `--pull`, then the
+/// image id. The caller runs it beside the first API requests.
+pub fn resolve_local(image: &ImageArg, pull: bool) -> Result<LocalImage> {
+    if pull {
+        ensure_pulled(image)?;
+    }
+    Ok(resolve_in_docker(image))
+}
+
+/// Phase 1 for an image in the local Docker daemon, once
+/// [`resolve_local`] has asked Docker about it.
 pub fn ensure_from_daemon(
     cx: &Session<'_>,
     plan: &Plan,
     image: &ImageArg,
-    pull: bool,
+    local: LocalImage,
 ) -> Result<Ensured> {
     let api = &cx.api;
-    if pull {
-        ensure_pulled(image)?;
-    }
-    let (id, found_by, not_in_docker) = match resolve_in_docker(image) {
+    let (id, found_by, not_in_docker) = match local {
         Ok((id, found_by)) => {
             let formats = cx.discovery.docker_image_formats.as_deref();
             format::ensure_supported(&id, formats, plan.force_image_format)?;

@@ -113,23 +113,37 @@ pub fn run(cx: &Context, upload: &Upload, stdout: &mut dyn Write) -> Result<()> 
         } => return from_collection::run(cx, &upload, id, repo_tag.as_ref(), stdout),
         Source::Given { input, repo_tag } => (Some(input.clone()), repo_tag.clone()),
     };
-    let session = Session::open(cx)?;
-    let plan = Plan {
-        owner: resolve_owner(&session.api, &upload.project)?,
-        name: upload.collection_name.clone(),
-        force: upload.force,
-        force_image_format: upload.force_image_format,
-        progress: upload.progress,
-    };
-    let ensured = match (&upload.source, &input) {
-        (Source::Daemon(image), _) => {
-            daemon::ensure_from_daemon(&session, &plan, image, upload.pull)?
-        }
-        (_, Some(input)) => {
-            collection::ensure_from_archive(&session, &plan, input, given.as_ref())?
-        }
-        (_, None) => unreachable!("only the daemon source has no archive input"),
-    };
+    let (session, plan, ensured) = std::thread::scope(|s| -> Result<_> {
+        // Docker (`--pull`, `docker image inspect`) answers while the
+        // cluster is asked for its discovery document and the owner: an
+        // image already in Arvados then costs little more than the slower
+        // of the two.
+        let local = match &upload.source {
+            Source::Daemon(image) => Some(s.spawn(|| daemon::resolve_local(image, upload.pull))),
+            Source::Given { .. } => None,
+        };
+        let session = Session::open(cx)?;
+        let plan = Plan {
+            owner: resolve_owner(&session.api, &upload.project)?,
+            name: upload.collection_name.clone(),
+            force: upload.force,
+            force_image_format: upload.force_image_format,
+            progress: upload.progress,
+        };
+        let ensured = match (&upload.source, &input, local) {
+            (Source::Daemon(image), _, Some(local)) => {
+                let local = local
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+                daemon::ensure_from_daemon(&session, &plan, image, local)?
+            }
+            (_, Some(input), _) => {
+                collection::ensure_from_archive(&session, &plan, input, given.as_ref())?
+            }
+            _ => unreachable!("only the daemon source has no archive input"),
+        };
+        Ok((session, plan, ensured))
+    })?;
     tags::ensure_tags(&session.api, &ensured, &plan.owner)?;
     if !(upload.silent && ensured.is_fresh()) {
         writeln!(stdout, "{}", ensured.uuid).map_err(|source| Error::Input {
