@@ -201,7 +201,8 @@ class ApiHandler(BaseHTTPRequestHandler):
             entry["method"] = method
             entry["params"] = params
             entry["body"] = json_body
-            self.cluster.wait_if_held("api", "api", method, url.path)
+            if self.cluster.wait_if_held("api", "api", method, url.path) == "fail":
+                raise _ControllerError(503, "503 Service Unavailable (simulated, after a hold) (%s)" % reqid)
             fault = self.cluster.take_api_fault(url.path, method)
             if fault:
                 raise _ControllerError(fault, "%d %s (simulated fault) (%s)"

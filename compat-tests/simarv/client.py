@@ -212,11 +212,12 @@ class SimCluster(object):
         faults."""
         return self._control("POST", "faults", spec)
 
-    def hold(self, server="api", method=None, path_re=None, nth=1):
+    def hold(self, server="api", method=None, path_re=None, nth=1, then="proceed"):
         """Block the nth request matching these (server "api", "keep" for
         any Keep server, or one Keep server's name; Keep holds see PUTs
-        only, before the body is read) until release()."""
-        spec = {"server": server, "nth": nth}
+        only, before the body is read) until release(); then carry it out,
+        or with then="fail" answer an API request 503 without doing it."""
+        spec = {"server": server, "nth": nth, "then": then}
         if method:
             spec["method"] = method
         if path_re:

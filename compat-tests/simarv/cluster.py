@@ -311,7 +311,8 @@ class Cluster(object):
 
     # A hold blocks the nth request matching {"server": "api" | "keep" | a
     # Keep server's name, "method", "path_re"} until release() (or 120 s),
-    # then lets it proceed: a test can act (e.g. signal the client) at an
+    # then lets it proceed (or, with "then": "fail", answers an API request
+    # 503 without carrying it out): a test can act (e.g. signal the client) at an
     # exact point of a run. Released by a new hold, clear_faults and reset.
 
     def wait_if_held(self, server, kind, method, path):
@@ -332,6 +333,7 @@ class Cluster(object):
             h["held"] = True
             event = h["event"]
         event.wait(120)
+        return f.get("then", "proceed")
 
     def _release_hold(self):
         if self._hold is not None:
