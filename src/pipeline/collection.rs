@@ -274,23 +274,43 @@ pub fn create_or_adopt(api: &ApiClient, body: &Value, force: bool) -> Result<Cre
 /// The oldest untrashed collection in `body`'s owner with its name and
 /// the portable data hash of its manifest (one list call).
 fn find_leftover(api: &ApiClient, body: &Value) -> Result<Option<Collection>> {
+    let params = leftover_query(body);
+    Ok(api
+        .list::<Collection>("collections", &params)?
+        .items
+        .into_iter()
+        .next())
+}
+
+/// The listing [`find_leftover`] sends (the server leaves trashed
+/// collections out of a listing).
+pub fn leftover_query(body: &Value) -> ListParams {
     let text = |key: &str| body[key].as_str().unwrap_or_default().to_string();
-    let params = ListParams {
+    ListParams {
         filters: vec![
             json!(["owner_uuid", "=", text("owner_uuid")]),
-            json!(["portable_data_hash", "=", portable_data_hash(&text("manifest_text"))]),
+            json!([
+                "portable_data_hash",
+                "=",
+                portable_data_hash(&text("manifest_text"))
+            ]),
             json!(["name", "=", text("name")]),
         ],
         order: Some(vec!["created_at asc".into(), "uuid asc".into()]),
         select: Some(
-            ["uuid", "owner_uuid", "name", "portable_data_hash", "properties"]
-                .map(String::from)
-                .to_vec(),
+            [
+                "uuid",
+                "owner_uuid",
+                "name",
+                "portable_data_hash",
+                "properties",
+            ]
+            .map(String::from)
+            .to_vec(),
         ),
         limit: Some(1),
         ..ListParams::default()
-    };
-    Ok(api.list::<Collection>("collections", &params)?.items.into_iter().next())
+    }
 }
 
 /// Creates the collection of a fresh upload, in one call with its final
@@ -428,6 +448,31 @@ mod tests {
             body["properties"],
             json!({"docker-image-repo-tag": "a/b:c"})
         );
+    }
+
+    #[test]
+    fn leftover_is_looked_for_by_owner_pdh_and_name() {
+        let manifest = ". acbd18db4cc2f85cedef654fccc4a4d8+3+A0123@ffffffff 0:3:foo.txt\n";
+        let body = collection_body(
+            manifest,
+            "Docker image x",
+            "zzzzz-j7d0g-0123456789abcde",
+            None,
+        );
+        let q = leftover_query(&body);
+        assert_eq!(
+            q.filters,
+            vec![
+                json!(["owner_uuid", "=", "zzzzz-j7d0g-0123456789abcde"]),
+                json!([
+                    "portable_data_hash",
+                    "=",
+                    "83367e8913dcec0bf3fc25ed5a27eacb+49"
+                ]),
+                json!(["name", "=", "Docker image x"]),
+            ]
+        );
+        assert_eq!(q.limit, Some(1));
     }
 
     fn link(uuid: &str, ts: Option<&str>, created: &str) -> Link {

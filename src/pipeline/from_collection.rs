@@ -22,8 +22,8 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use serde_json::{json, Value};
 
 use super::collection::{
-    collection_body, collection_name, create_or_adopt, find_existing, Ensured, Existing, ImageFacts, Made, HASH,
-    REPO_TAG,
+    collection_body, collection_name, create_or_adopt, find_existing, Ensured, Existing,
+    ImageFacts, Made, HASH, REPO_TAG,
 };
 use super::{format, resolve_owner, tags, Plan, Session};
 use crate::arvados::api::{ApiClient, Collection, Link};
