@@ -14,12 +14,20 @@ directory but lock files, no lock held, no link pointing at anything but a
 complete collection. The rerun succeeds and the project holds exactly what
 one clean run leaves: one collection with the clean run's portable data
 hash, name and properties, and its two links.
+
+Signals are not caught (README "Guarantees"): the tool writes no temporary
+file and its lock is an flock the kernel drops, so dying of the signal is
+the right behaviour. The last test shows what becomes of a `docker save`
+still streaming when that happens: its next write finds the pipe broken and
+it ends.
 """
 
 import fcntl
 import os
 import re
+import shutil
 import signal
+import sys
 import time
 
 import pytest
@@ -31,6 +39,7 @@ from robust import (
     check_project,
     children,
     finish,
+    is_running,
     live_collections,
     lock_is_free,
     start,
@@ -164,3 +173,60 @@ def test_interrupted_upload_leaves_nothing_and_a_rerun_converges(cluster, tools,
         assert len(live_collections(dump)) == 1
     check_no_dangling_links(dump)
     assert list(tmpdir.iterdir()) == []
+
+
+FAKE_DOCKER = """#!%(python)s
+# `docker save` that writes half the archive, then one byte every 20 ms:
+# a save still streaming when the run is signalled. Anything else: docker.
+import os, subprocess, sys, time
+real = %(real)r
+if sys.argv[1:2] != ["save"]:
+    os.execv(real, [real] + sys.argv[1:])
+data = subprocess.run([real] + sys.argv[1:], stdout=subprocess.PIPE, check=True).stdout
+out = sys.stdout.buffer
+out.write(data[: len(data) // 2])
+out.flush()
+with open(%(marker)r + ".tmp", "w") as f:
+    f.write(str(os.getpid()))
+os.rename(%(marker)r + ".tmp", %(marker)r)
+for i in range(len(data) // 2, len(data)):
+    out.write(data[i : i + 1])
+    out.flush()
+    time.sleep(0.02)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_docker_save_still_streaming_does_not_outlive_the_run(cluster, tools, image_of, tmp_path, sig):
+    image = image_of(PLAIN)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    marker = tmp_path / "save-started"
+    fake = bindir / "docker"
+    real = shutil.which("docker")
+    fake.write_text(FAKE_DOCKER % {"python": sys.executable, "real": real, "marker": str(marker)})
+    fake.chmod(0o755)
+    tmpdir = tmp_path / "tmpdir"
+    tmpdir.mkdir()
+    env = {"TMPDIR": str(tmpdir), "PATH": "%s:%s" % (bindir, os.environ["PATH"])}
+    argv = [OUR_BINARY, PLAIN]
+    proc = start(tools, argv, extra_env=env)
+    deadline = time.time() + 60
+    while not marker.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    save_pid = int(marker.read_text())
+    assert is_running(save_pid) and save_pid in children(proc.pid)
+    proc.send_signal(sig)
+    result = finish(tools, proc, argv)
+    assert result.returncode == -sig, result
+    # The save's next write finds the pipe broken, and it ends.
+    assert wait_gone([save_pid]) == [], "docker save outlived the run"
+    assert list(tmpdir.iterdir()) == []
+    assert cluster.dump()["collections"] == []
+
+    rerun = tools.ours(PLAIN, extra_env={"TMPDIR": str(tmpdir)})
+    assert rerun.returncode == 0, rerun
+    dump = cluster.dump()
+    check_project(dump, Expected.of(image.archive, image.id, PLAIN, image.created), cluster.user("alice")["uuid"],
+                  uuid=rerun.stdout.strip())
+    assert len(live_collections(dump)) == 1
