@@ -31,13 +31,14 @@ import sys
 import time
 
 import pytest
-from conftest import OUR_BINARY, generated
+from conftest import OUR_BINARY, expected_name, generated, one_file_manifest
 from robust import (
     Expected,
     cache_dir,
     check_no_dangling_links,
     check_project,
     children,
+    docker_links,
     finish,
     is_running,
     live_collections,
@@ -230,3 +231,40 @@ def test_docker_save_still_streaming_does_not_outlive_the_run(cluster, tools, im
     check_project(dump, Expected.of(image.archive, image.id, PLAIN, image.created), cluster.user("alice")["uuid"],
                   uuid=rerun.stdout.strip())
     assert len(live_collections(dump)) == 1
+
+
+@pytest.mark.parametrize(
+    "name, properties, force, adopted",
+    [
+        ("expected", {}, False, True),  # a legacy run killed before its property update
+        ("expected", {"docker-image-repo-tag": PLAIN}, False, True),
+        ("my own copy", {"docker-image-repo-tag": PLAIN}, False, False),
+        ("expected", {"docker-image-repo-tag": PLAIN}, True, False),
+    ],
+    ids=["legacy leftover", "our leftover", "another name", "--force"],
+)
+def test_only_a_leftover_with_the_same_name_is_adopted(cluster, tools, image_of, name, properties, force, adopted):
+    """What counts as an interrupted run's leftover: same owner, portable data
+    hash and name; its repo+tag property is set if a legacy run died before
+    setting it. --force always makes a new collection, as legacy does."""
+    image = image_of(PLAIN)
+    expected = Expected.of(image.archive, image.id, PLAIN, image.created)
+    alice = cluster.user("alice")["uuid"]
+    if name == "expected":
+        name = expected_name(PLAIN, image.id)
+    manifest = one_file_manifest(image.archive, image.id + ".tar")
+    [seeded] = cluster.seed(
+        collections=[{"owner_uuid": alice, "name": name, "manifest_text": manifest, "properties": properties}]
+    )["collections"]
+    result = tools.ours(*(["--force"] if force else []), PLAIN)
+    assert result.returncode == 0, result
+    dump = cluster.dump()
+    if adopted:
+        check_project(dump, expected, alice, uuid=seeded["uuid"])
+        assert result.stdout == seeded["uuid"] + "\n"
+    else:
+        assert result.stdout.strip() != seeded["uuid"]
+        [kept] = [c for c in live_collections(dump) if c["uuid"] == seeded["uuid"]]
+        assert (kept["name"], kept["properties"]) == (name, properties)
+        assert len(live_collections(dump)) == 2
+        assert {l["head_uuid"] for l in docker_links(dump)} == {result.stdout.strip()}
