@@ -201,7 +201,9 @@ class ApiHandler(BaseHTTPRequestHandler):
             entry["method"] = method
             entry["params"] = params
             entry["body"] = json_body
-            fault = self.cluster.take_api_fault(url.path)
+            if self.cluster.wait_if_held("api", "api", method, url.path) == "fail":
+                raise _ControllerError(503, "503 Service Unavailable (simulated, after a hold) (%s)" % reqid)
+            fault = self.cluster.take_api_fault(url.path, method)
             if fault:
                 raise _ControllerError(fault, "%d %s (simulated fault) (%s)"
                                        % (fault, STATUS_TEXT.get(fault, "Error"), reqid))
@@ -504,6 +506,9 @@ class ApiHandler(BaseHTTPRequestHandler):
                 out = cluster.get_faults()
             elif path == "/_sim/faults" and cmd == "POST":
                 out = cluster.set_faults(data)
+            elif path == "/_sim/release" and cmd == "POST":
+                cluster.release()
+                out = cluster.get_faults()
             elif path == "/_sim/faults/clear" and cmd == "POST":
                 cluster.clear_faults()
                 out = {}

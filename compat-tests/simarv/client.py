@@ -204,10 +204,41 @@ class SimCluster(object):
         self._control("POST", "log/clear")
 
     def faults(self, **spec):
-        """Merge faults: keep_put_fail={"count", "status", "server"},
-        keep_down=[names], api_fail={"count", "status", "path_re"},
-        latency_ms={"api": n, "keep": n}. Returns the active faults."""
+        """Merge faults: keep_put_fail={"count", "status", "server"} or
+        {"rate": 0.3, "seed": n, ...} (each PUT fails with that probability),
+        keep_down=[names], api_fail={"count", "status", "path_re", "method"},
+        latency_ms={"api": n, "keep": n}, hold={"server": "api" | "keep" |
+        name, "method", "path_re", "nth"} (see hold()). Returns the active
+        faults."""
         return self._control("POST", "faults", spec)
+
+    def hold(self, server="api", method=None, path_re=None, nth=1, then="proceed"):
+        """Block the nth request matching these (server "api", "keep" for
+        any Keep server, or one Keep server's name; Keep holds see PUTs
+        only, before the body is read) until release(); then carry it out,
+        or with then="fail" answer an API request 503 without doing it."""
+        spec = {"server": server, "nth": nth, "then": then}
+        if method:
+            spec["method"] = method
+        if path_re:
+            spec["path_re"] = path_re
+        return self.faults(hold=spec)["hold"]
+
+    def wait_held(self, timeout=60, proc=None):
+        """Wait until the hold caught its request; False on timeout or if
+        `proc` (a Popen) exited first."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self._control("GET", "faults").get("hold", {}).get("held"):
+                return True
+            if proc is not None and proc.poll() is not None:
+                return False
+            time.sleep(0.05)
+        return False
+
+    def release(self):
+        """Let a held request proceed."""
+        return self._control("POST", "release")
 
     def clear_faults(self):
         self._control("POST", "faults/clear")

@@ -112,6 +112,8 @@ class Cluster(object):
         self._log = []
         self._seq = 0
         self.faults = {}
+        self._put_rng = None
+        self._hold = None
         self.keep = [KeepService(self, "keep%d" % i, "disk", "%s-bi6l4-%015d" % (CLUSTER_ID, i),
                                  os.path.join(self.state_dir, "keep%d" % i)) for i in range(keep_servers)]
         self.proxy = KeepService(self, "proxy", "proxy", "%s-bi6l4-proxy0000000000" % CLUSTER_ID,
@@ -220,7 +222,7 @@ class Cluster(object):
     def set_faults(self, spec):
         """Merge a fault spec (see /_sim/faults) into the active faults."""
         spec = dict(spec or {})
-        known = {"keep_put_fail", "keep_down", "api_fail", "latency_ms"}
+        known = {"keep_put_fail", "keep_down", "api_fail", "latency_ms", "hold"}
         unknown = set(spec) - known
         if unknown:
             raise ValueError("unknown fault(s): %s" % ", ".join(sorted(unknown)))
@@ -228,9 +230,22 @@ class Cluster(object):
             if "keep_put_fail" in spec:
                 f = dict(spec["keep_put_fail"] or {})
                 if f:
-                    f.setdefault("count", 1)
+                    # With a rate, each PUT fails with that probability
+                    # (seeded, so a run is repeatable), without a count limit
+                    # unless one is given.
+                    f.setdefault("count", 1 if "rate" not in f else 1 << 62)
                     f.setdefault("status", 503)
+                    self._put_rng = random.Random(f.get("seed", 0))
                 self.faults["keep_put_fail"] = f
+            if "hold" in spec:
+                self._release_hold()
+                f = dict(spec["hold"] or {})
+                if f:
+                    f.setdefault("server", "api")
+                    f.setdefault("nth", 1)
+                    if f.get("path_re"):
+                        re.compile(f["path_re"])
+                    self._hold = {"spec": f, "seen": 0, "held": False, "event": threading.Event()}
             if "api_fail" in spec:
                 f = dict(spec["api_fail"] or {})
                 if f:
@@ -255,11 +270,16 @@ class Cluster(object):
 
     def get_faults(self):
         with self.lock:
-            return json.loads(json.dumps(self.faults))
+            out = json.loads(json.dumps(self.faults))
+            if self._hold is not None:
+                h = self._hold
+                out["hold"] = dict(h["spec"], seen=h["seen"], held=h["held"], released=h["event"].is_set())
+            return out
 
     def clear_faults(self):
         with self.lock:
             self.faults = {}
+            self._release_hold()
         for ks in self.keep + [self.proxy]:
             ks.up()
 
@@ -271,18 +291,60 @@ class Cluster(object):
                 return None
             if f.get("server") and f["server"] != server:
                 return None
+            if "rate" in f and self._put_rng.random() >= float(f["rate"]):
+                return None
             f["count"] -= 1
+            f["failed"] = f.get("failed", 0) + 1
             return int(f.get("status", 503))
 
-    def take_api_fault(self, path):
+    def take_api_fault(self, path, method=None):
         with self.lock:
             f = self.faults.get("api_fail")
             if not f or f.get("count", 0) <= 0:
                 return None
             if f.get("path_re") and not re.search(f["path_re"], path):
                 return None
+            if f.get("method") and method and f["method"].upper() != method.upper():
+                return None
             f["count"] -= 1
             return int(f.get("status", 502))
+
+    # A hold blocks the nth request matching {"server": "api" | "keep" | a
+    # Keep server's name, "method", "path_re"} until release() (or 120 s),
+    # then lets it proceed (or, with "then": "fail", answers an API request
+    # 503 without carrying it out): a test can act (e.g. signal the client) at an
+    # exact point of a run. Released by a new hold, clear_faults and reset.
+
+    def wait_if_held(self, server, kind, method, path):
+        with self.lock:
+            h = self._hold
+            if h is None or h["seen"] >= h["spec"]["nth"]:
+                return
+            f = h["spec"]
+            if f["server"] not in (server, kind):
+                return
+            if f.get("method") and f["method"].upper() != method.upper():
+                return
+            if f.get("path_re") and not re.search(f["path_re"], path):
+                return
+            h["seen"] += 1
+            if h["seen"] != f["nth"]:
+                return
+            h["held"] = True
+            event = h["event"]
+        event.wait(120)
+        return f.get("then", "proceed")
+
+    def _release_hold(self):
+        if self._hold is not None:
+            self._hold["event"].set()
+        self._hold = None
+
+    def release(self):
+        """Lets the held request go on; the hold is spent."""
+        with self.lock:
+            if self._hold is not None:
+                self._hold["event"].set()
 
     def sleep_latency(self, which):
         with self.lock:

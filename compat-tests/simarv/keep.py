@@ -300,6 +300,7 @@ class KeepHandler(BaseHTTPRequestHandler):
         m = _LOCATOR_PATH_RE.match(path)
         if not m:
             raise _Reject(400, "Bad Request")
+        svc.cluster.wait_if_held(svc.name, "keep", "PUT", path)
         fault = svc.cluster.take_put_fault(svc.name)
         if fault:
             raise _Reject(fault, "simulated failure (%s)" % svc.name)

@@ -187,6 +187,15 @@ class Result:
         return "%s -> exit %d\nstdout: %s\nstderr: %s" % (self.argv, self.returncode, self.stdout, self.stderr)
 
 
+def assert_no_secrets(cluster, text):
+    """Issue 6: no user's API token (or its secret part) in any output.
+    Every run of either tool in the suite passes through here."""
+    for who in ("alice", "bob"):
+        user = cluster.user(who)
+        for secret in (user["token"], user["secret"]):
+            assert secret not in text, "the API token of %s appears in the output:\n%s" % (who, text)
+
+
 class Tools:
     """Runs the legacy tool or ours against the cluster, as a given user."""
 
@@ -220,9 +229,11 @@ class Tools:
             stderr=subprocess.PIPE,
             timeout=timeout,
         )
-        return Result(
+        result = Result(
             list(argv), proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
         )
+        assert_no_secrets(self.cluster, result.stdout + result.stderr)
+        return result
 
     def legacy(self, *args, tool="arv-keepdocker", **kw):
         return self.run([LEGACY_BIN / tool, *args], **kw)

@@ -499,6 +499,50 @@ def test_fault_injection(cluster):
     assert statuses == [503, 200]
 
 
+def test_seeded_put_failure_rate_method_bursts_and_holds(cluster):
+    import threading
+
+    # A rate: each PUT fails with that probability, the same ones for a seed.
+    def outcome():
+        cluster.faults(keep_put_fail={"rate": 0.3, "seed": 7})
+        return [keep_put(cluster, "keep0", b"rate %d" % i)[0] for i in range(40)]
+
+    first = outcome()
+    assert first == outcome()
+    assert set(first) == {200, 503} and 4 <= first.count(503) <= 20
+    assert cluster.faults()["keep_put_fail"]["failed"] == first.count(503)
+    cluster.clear_faults()
+
+    # An API burst limited to one method.
+    cluster.faults(api_fail={"count": 2, "status": 503, "method": "POST", "path_re": "/links"})
+    assert cluster.request("GET", "/arvados/v1/links")[0] == 200
+    body = {"link": {"link_class": "tag", "name": "x", "head_uuid": cluster.user("alice")["uuid"]}}
+    assert [cluster.request("POST", "/arvados/v1/links", body)[0] for _ in range(3)] == [503, 503, 200]
+
+    # A hold: the second users/current waits until released, then answers.
+    cluster.hold(server="api", method="GET", path_re="users/current", nth=2)
+    assert cluster.request("GET", "/arvados/v1/users/current")[0] == 200
+    answers = []
+    t = threading.Thread(target=lambda: answers.append(cluster.request("GET", "/arvados/v1/users/current")[0]))
+    t.start()
+    assert cluster.wait_held(timeout=10)
+    t.join(0.3)
+    assert t.is_alive() and answers == []
+    cluster.release()
+    t.join(10)
+    assert answers == [200]
+    assert cluster.request("GET", "/arvados/v1/users/current")[0] == 200
+
+    # A Keep hold catches a PUT before its body is read; reset releases it.
+    cluster.hold(server="keep")
+    t = threading.Thread(target=lambda: answers.append(keep_put(cluster, "keep1", b"held")[0]))
+    t.start()
+    assert cluster.wait_held(timeout=10)
+    cluster.reset()
+    t.join(10)
+    assert answers[-1] == 200 and "hold" not in cluster.faults()
+
+
 # --- the legacy tools end to end -------------------------------------------------------------------------
 
 def run_tool(cluster, tmp_path, *argv, user="alice"):

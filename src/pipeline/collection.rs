@@ -11,7 +11,8 @@
 use serde_json::{json, Value};
 
 use super::{format, source, Plan};
-use crate::arvados::api::{ApiClient, Collection, Link};
+use crate::arvados::api::{ApiClient, Collection, Link, ListParams};
+use crate::arvados::manifest::portable_data_hash;
 use crate::arvados::upload::Uploaded;
 use crate::error::Result;
 use crate::log;
@@ -215,7 +216,7 @@ pub fn ensure_from_existing(
                 &plan.owner,
                 facts.repo_tag.as_ref(),
             );
-            api.create_collection(&body)?.uuid
+            create_or_adopt(api, &body, plan.force)?.uuid
         }
     };
     Ok(Ensured {
@@ -223,6 +224,93 @@ pub fn ensure_from_existing(
         facts,
         made: Made::Existing(existing),
     })
+}
+
+/// The collection [`create_or_adopt`] gives.
+#[derive(Clone, Debug)]
+pub struct Created {
+    pub uuid: String,
+    pub name: Option<String>,
+    /// An interrupted run's leftover, reused.
+    pub adopted: bool,
+}
+
+/// Creates the collection `body` describes, unless the target project
+/// already holds one an interrupted run left behind: the same portable
+/// data hash and the same name, not trashed (that run had created it, but
+/// died before its links). That one is adopted instead, and its
+/// `docker-image-repo-tag` property set if it differs (a legacy run dies
+/// between its create and its property update). `--force` always creates.
+pub fn create_or_adopt(api: &ApiClient, body: &Value, force: bool) -> Result<Created> {
+    if !force {
+        if let Some(found) = find_leftover(api, body)? {
+            let wanted = &body["properties"]["docker-image-repo-tag"];
+            let mut properties = found.properties.clone().unwrap_or_default();
+            if properties.get("docker-image-repo-tag") != Some(wanted) {
+                properties.insert("docker-image-repo-tag".into(), wanted.clone());
+                api.update_collection(&found.uuid, &json!({ "properties": properties }))?;
+            }
+            log::info(&format!(
+                "adopting collection {} ({}), left in the project by an earlier run \
+                 that did not finish",
+                found.uuid,
+                found.portable_data_hash.as_deref().unwrap_or_default()
+            ));
+            return Ok(Created {
+                uuid: found.uuid,
+                name: found.name,
+                adopted: true,
+            });
+        }
+    }
+    let made = api.create_collection(body)?;
+    Ok(Created {
+        uuid: made.uuid,
+        name: made.name,
+        adopted: false,
+    })
+}
+
+/// The oldest untrashed collection in `body`'s owner with its name and
+/// the portable data hash of its manifest (one list call).
+fn find_leftover(api: &ApiClient, body: &Value) -> Result<Option<Collection>> {
+    let params = leftover_query(body);
+    Ok(api
+        .list::<Collection>("collections", &params)?
+        .items
+        .into_iter()
+        .next())
+}
+
+/// The listing [`find_leftover`] sends (the server leaves trashed
+/// collections out of a listing).
+pub fn leftover_query(body: &Value) -> ListParams {
+    let text = |key: &str| body[key].as_str().unwrap_or_default().to_string();
+    ListParams {
+        filters: vec![
+            json!(["owner_uuid", "=", text("owner_uuid")]),
+            json!([
+                "portable_data_hash",
+                "=",
+                portable_data_hash(&text("manifest_text"))
+            ]),
+            json!(["name", "=", text("name")]),
+        ],
+        order: Some(vec!["created_at asc".into(), "uuid asc".into()]),
+        select: Some(
+            [
+                "uuid",
+                "owner_uuid",
+                "name",
+                "portable_data_hash",
+                "properties",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ),
+        limit: Some(1),
+        ..ListParams::default()
+    }
 }
 
 /// Creates the collection of a fresh upload, in one call with its final
@@ -236,15 +324,17 @@ pub fn create_fresh(
     let name = collection_name(plan.name.as_deref(), facts.repo_tag.as_ref(), &facts.id);
     let manifest = uploaded.manifest(&format!("{}.tar", facts.id));
     let body = collection_body(&manifest, &name, &plan.owner, facts.repo_tag.as_ref());
-    let made = api.create_collection(&body)?;
-    log::log(
-        log::ARV_PUT,
-        log::Level::Info,
-        &format!(
-            "Collection saved as '{}'",
-            made.name.as_deref().unwrap_or(&name)
-        ),
-    );
+    let made = create_or_adopt(api, &body, plan.force)?;
+    if !made.adopted {
+        log::log(
+            log::ARV_PUT,
+            log::Level::Info,
+            &format!(
+                "Collection saved as '{}'",
+                made.name.as_deref().unwrap_or(&name)
+            ),
+        );
+    }
     Ok(Ensured {
         uuid: made.uuid,
         facts,
@@ -275,7 +365,7 @@ pub fn ensure_from_archive(
         if let Some(peek) = archive.peek() {
             let repo_tag = source::recorded_repo_tag(given, &peek.repo_tags);
             format::ensure_supported(&peek.image_id, formats, plan.force_image_format)?;
-            let _lock = cx.lock(&peek.image_id)?;
+            cx.lock(&peek.image_id)?;
             if let Some(existing) = find_existing(api, &peek.image_id, repo_tag.as_ref())? {
                 let facts = ImageFacts {
                     id: peek.image_id,
@@ -298,7 +388,7 @@ pub fn ensure_from_archive(
     let (uploaded, image) = source::stream_to_keep(cx.keep()?, archive, plan.progress)?;
     format::ensure_supported(&image.image_id, formats, plan.force_image_format)?;
     let repo_tag = source::recorded_repo_tag(given, &image.repo_tags);
-    let _lock = cx.lock(&image.image_id)?;
+    cx.lock(&image.image_id)?;
     if !plan.force {
         if let Some(existing) = find_existing(api, &image.image_id, repo_tag.as_ref())? {
             let facts = ImageFacts {
@@ -358,6 +448,31 @@ mod tests {
             body["properties"],
             json!({"docker-image-repo-tag": "a/b:c"})
         );
+    }
+
+    #[test]
+    fn leftover_is_looked_for_by_owner_pdh_and_name() {
+        let manifest = ". acbd18db4cc2f85cedef654fccc4a4d8+3+A0123@ffffffff 0:3:foo.txt\n";
+        let body = collection_body(
+            manifest,
+            "Docker image x",
+            "zzzzz-j7d0g-0123456789abcde",
+            None,
+        );
+        let q = leftover_query(&body);
+        assert_eq!(
+            q.filters,
+            vec![
+                json!(["owner_uuid", "=", "zzzzz-j7d0g-0123456789abcde"]),
+                json!([
+                    "portable_data_hash",
+                    "=",
+                    "83367e8913dcec0bf3fc25ed5a27eacb+49"
+                ]),
+                json!(["name", "=", "Docker image x"]),
+            ]
+        );
+        assert_eq!(q.limit, Some(1));
     }
 
     fn link(uuid: &str, ts: Option<&str>, created: &str) -> Link {

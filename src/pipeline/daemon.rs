@@ -78,7 +78,7 @@ pub fn ensure_from_daemon(
         },
     };
     let repo_tag = image.recorded_repo_tag(found_by).cloned();
-    let _lock = cx.lock(&id)?;
+    cx.lock(&id)?;
     if !plan.force {
         if let Some(existing) = collection::find_existing(api, &id, repo_tag.as_ref())? {
             let facts = ImageFacts {

@@ -22,8 +22,8 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use serde_json::{json, Value};
 
 use super::collection::{
-    collection_body, collection_name, find_existing, Ensured, Existing, ImageFacts, Made, HASH,
-    REPO_TAG,
+    collection_body, collection_name, create_or_adopt, find_existing, Ensured, Existing,
+    ImageFacts, Made, HASH, REPO_TAG,
 };
 use super::{format, resolve_owner, tags, Plan, Session};
 use crate::arvados::api::{ApiClient, Collection, Link};
@@ -76,7 +76,7 @@ pub fn run(
         progress: upload.progress,
     };
 
-    let _lock = session.lock(&image.id)?;
+    session.lock(&image.id)?;
     check_hash_links(api, &source, &image.id)?;
     let existing = find_existing(api, &image.id, repo_tag.as_ref())?;
     let created = match &existing {
@@ -528,11 +528,13 @@ fn ensure_target(
             owner,
             repo_tag.as_ref(),
         );
-        let made = api.create_collection(&body)?;
-        log::info(&format!(
-            "copied collection {} into {owner} as {} (no data moved)",
-            source.uuid, made.uuid
-        ));
+        let made = create_or_adopt(api, &body, plan.force)?;
+        if !made.adopted {
+            log::info(&format!(
+                "copied collection {} into {owner} as {} (no data moved)",
+                source.uuid, made.uuid
+            ));
+        }
         made.uuid
     };
     // A repo+tag link on a source that has no hash link is not in

@@ -22,7 +22,7 @@ pub mod from_collection;
 pub mod source;
 pub mod tags;
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -56,6 +56,7 @@ pub struct Session<'a> {
     cx: &'a Context,
     keep: OnceCell<KeepClient>,
     lock_dir: Option<PathBuf>,
+    locks: RefCell<Vec<ImageLock>>,
 }
 
 impl<'a> Session<'a> {
@@ -75,6 +76,7 @@ impl<'a> Session<'a> {
             cx,
             keep: OnceCell::new(),
             lock_dir,
+            locks: RefCell::new(Vec::new()),
         })
     }
 
@@ -88,13 +90,17 @@ impl<'a> Session<'a> {
         Ok(self.keep.get_or_init(|| keep))
     }
 
-    /// The per-image lock (spec §9.6), held until dropped; `None` when the
-    /// cache directory is unusable (warned about once).
-    pub fn lock(&self, image_id: &str) -> Result<Option<ImageLock>> {
-        match &self.lock_dir {
-            Some(dir) => ImageLock::acquire(dir, image_id).map(Some),
-            None => Ok(None),
+    /// Takes the per-image lock (spec §9.6) and holds it until the session
+    /// ends, after phase 2, as legacy holds it until its links exist: a
+    /// run that waited for it then finds the links and uploads nothing.
+    /// Without a usable cache directory (warned about once) there is no
+    /// lock.
+    pub fn lock(&self, image_id: &str) -> Result<()> {
+        if let Some(dir) = &self.lock_dir {
+            let lock = ImageLock::acquire(dir, image_id)?;
+            self.locks.borrow_mut().push(lock);
         }
+        Ok(())
     }
 }
 
