@@ -204,7 +204,8 @@ class SimCluster(object):
         self._control("POST", "log/clear")
 
     def faults(self, **spec):
-        """Merge faults: keep_put_fail={"count", "status", "server"},
+        """Merge faults: keep_put_fail={"count", "status", "server", "after"}
+        ("after": that many PUTs succeed before the failures start),
         keep_down=[names], api_fail={"count", "status", "path_re"},
         latency_ms={"api": n, "keep": n}. Returns the active faults."""
         return self._control("POST", "faults", spec)

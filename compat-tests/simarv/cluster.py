@@ -271,6 +271,9 @@ class Cluster(object):
                 return None
             if f.get("server") and f["server"] != server:
                 return None
+            if f.get("after", 0) > 0:  # let this many PUTs through first
+                f["after"] -= 1
+                return None
             f["count"] -= 1
             return int(f.get("status", 503))
 

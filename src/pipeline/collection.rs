@@ -309,15 +309,33 @@ pub fn create_fresh_recording(
 /// collection is created only once the whole archive passed the check.
 /// Standard input learns the image id only at the end; if the image turns
 /// out to be in Arvados already, that is adopted instead (the uploaded
-/// blocks are harmless).
+/// blocks are harmless). A regular file's upload keeps a resume checkpoint
+/// (checkpoint.rs), removed once the collection exists.
 pub fn ensure_from_archive(
     cx: &super::Session<'_>,
     plan: &Plan,
     input: &Input,
     given: Option<&RepoTag>,
 ) -> Result<Ensured> {
+    let archive = source::ArchiveInput::open(input)?;
+    let mut checkpoint = cx.checkpoint(&archive, plan.resume);
+    let ensured = archive_to_collection(cx, plan, input, given, archive, checkpoint.as_mut())?;
+    // The image collection exists: an interrupted upload's state has served.
+    if let Some(c) = checkpoint {
+        c.remove();
+    }
+    Ok(ensured)
+}
+
+fn archive_to_collection(
+    cx: &super::Session<'_>,
+    plan: &Plan,
+    input: &Input,
+    given: Option<&RepoTag>,
+    mut archive: source::ArchiveInput,
+    checkpoint: Option<&mut source::Checkpoint>,
+) -> Result<Ensured> {
     let api = &cx.api;
-    let mut archive = source::ArchiveInput::open(input)?;
     let formats = cx.discovery.docker_image_formats.as_deref();
 
     if !plan.force {
@@ -333,7 +351,8 @@ pub fn ensure_from_archive(
                 };
                 return ensure_from_existing(api, existing, facts, plan);
             }
-            let (uploaded, image) = source::stream_to_keep(cx.keep()?, archive, plan.progress)?;
+            let (uploaded, image) =
+                source::stream_to_keep_resuming(cx.keep()?, archive, plan.progress, checkpoint)?;
             source::same_image(input, &peek.image_id, &image.image_id)?;
             let facts = ImageFacts {
                 id: image.image_id,
@@ -344,7 +363,8 @@ pub fn ensure_from_archive(
         }
     }
 
-    let (uploaded, image) = source::stream_to_keep(cx.keep()?, archive, plan.progress)?;
+    let (uploaded, image) =
+        source::stream_to_keep_resuming(cx.keep()?, archive, plan.progress, checkpoint)?;
     format::ensure_supported(&image.image_id, formats, plan.force_image_format)?;
     let repo_tag = source::recorded_repo_tag(given, &image.repo_tags);
     let _lock = cx.lock(&image.image_id)?;

@@ -15,6 +15,7 @@
 //! phases in `from_collection.rs`, which resolves its own target: with
 //! `--project-uuid=source` that is only known once the collection is read.
 
+pub mod checkpoint;
 pub mod collection;
 pub mod daemon;
 pub mod format;
@@ -46,6 +47,9 @@ pub struct Plan {
     pub force: bool,
     pub force_image_format: bool,
     pub progress: Progress,
+    /// `--resume`/`--no-resume` and `--cache`/`--no-cache`: the resume
+    /// checkpoint of a file source.
+    pub resume: checkpoint::Mode,
 }
 
 /// The cluster connection of one run: the API client, the discovery
@@ -88,6 +92,31 @@ impl<'a> Session<'a> {
         Ok(self.keep.get_or_init(|| keep))
     }
 
+    /// The resume checkpoint of an archive file (see checkpoint.rs);
+    /// `None` for standard input, with `--no-cache`, or when the cache
+    /// directory is unusable (warned about).
+    pub fn checkpoint(
+        &self,
+        archive: &source::ArchiveInput,
+        mode: checkpoint::Mode,
+    ) -> Option<checkpoint::Checkpoint> {
+        let source::ArchiveInput::File { path, file, .. } = archive else {
+            return None;
+        };
+        if mode == checkpoint::Mode::Off {
+            return None;
+        }
+        let config = self.cx.settings.client_config(&self.cx.env).ok()?;
+        let dir = match cache_subdir(&self.cx.env, checkpoint::CACHE_SUBDIR) {
+            Ok(dir) => dir,
+            Err(e) => {
+                log::warning(&format!("{e}; uploading without a resume checkpoint"));
+                return None;
+            }
+        };
+        checkpoint::Checkpoint::open(&dir, &config.api_host, &config.api_token, path, file, mode)
+    }
+
     /// The per-image lock (spec §9.6), held until dropped; `None` when the
     /// cache directory is unusable (warned about once).
     pub fn lock(&self, image_id: &str) -> Result<Option<ImageLock>> {
@@ -120,6 +149,7 @@ pub fn run(cx: &Context, upload: &Upload, stdout: &mut dyn Write) -> Result<()> 
         force: upload.force,
         force_image_format: upload.force_image_format,
         progress: upload.progress,
+        resume: checkpoint::Mode::from_flags(upload.resume, upload.cache),
     };
     let ensured = match (&upload.source, &input) {
         (Source::Daemon(image), _) => {
