@@ -204,12 +204,13 @@ class SimCluster(object):
         self._control("POST", "log/clear")
 
     def faults(self, **spec):
-        """Merge faults: keep_put_fail={"count", "status", "server"} or
-        {"rate": 0.3, "seed": n, ...} (each PUT fails with that probability),
-        keep_down=[names], api_fail={"count", "status", "path_re", "method"},
-        latency_ms={"api": n, "keep": n}, hold={"server": "api" | "keep" |
-        name, "method", "path_re", "nth"} (see hold()). Returns the active
-        faults."""
+        """Merge faults: keep_put_fail={"count", "status", "server", "after"}
+        or {"rate": 0.3, "seed": n, ...} (each PUT fails with that
+        probability; "after": that many PUTs succeed before the failures
+        start), keep_down=[names], api_fail={"count", "status", "path_re",
+        "method"}, latency_ms={"api": n, "keep": n}, hold={"server": "api" |
+        "keep" | name, "method", "path_re", "nth"} (see hold()). Returns the
+        active faults."""
         return self._control("POST", "faults", spec)
 
     def hold(self, server="api", method=None, path_re=None, nth=1, then="proceed"):

@@ -291,6 +291,9 @@ class Cluster(object):
                 return None
             if f.get("server") and f["server"] != server:
                 return None
+            if f.get("after", 0) > 0:  # let this many PUTs through first
+                f["after"] -= 1
+                return None
             if "rate" in f and self._put_rng.random() >= float(f["rate"]):
                 return None
             f["count"] -= 1

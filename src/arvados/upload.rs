@@ -46,6 +46,13 @@ pub enum Event {
     Progress(Progress),
     /// Something to log as a warning (e.g. storage classes unsupported).
     Warning(String),
+    /// Keep confirmed block `index` (or it was reused), before the
+    /// progress event that counts it.
+    Stored {
+        index: usize,
+        size: usize,
+        locator: String,
+    },
 }
 
 /// The result of an upload: what the manifest needs.
@@ -67,6 +74,10 @@ impl Uploaded {
 /// Called on the reader thread with each block, in stream order, before
 /// it is hashed and written. An error stops the upload and is returned.
 pub type BlockObserver<'a> = &'a mut (dyn FnMut(&[u8]) -> Result<()> + Send);
+
+/// Asked by the workers, for each block (index, md5, size), whether Keep
+/// already holds it: `Some(signed locator)` skips the write.
+pub type Reuse<'a> = &'a (dyn Fn(usize, &str, usize) -> Option<String> + Sync);
 
 struct Job {
     index: usize,
@@ -101,6 +112,19 @@ impl KeepClient {
         observer: Option<BlockObserver<'_>>,
         events: &mut dyn FnMut(Event),
     ) -> Result<Uploaded> {
+        self.upload_reusing(input, what, observer, None, events)
+    }
+
+    /// [`upload`](Self::upload), where `reuse` may name blocks that need no
+    /// write (a resumed upload). The blocks are still read and hashed.
+    pub fn upload_reusing<R: Read + Send>(
+        &self,
+        input: R,
+        what: &str,
+        observer: Option<BlockObserver<'_>>,
+        reuse: Option<Reuse<'_>>,
+        events: &mut dyn FnMut(Event),
+    ) -> Result<Uploaded> {
         let threads = self.thread_count().max(1);
         let max_buffers = threads + 1;
         let abort = AtomicBool::new(false);
@@ -127,7 +151,7 @@ impl KeepClient {
                 let free = free_tx.clone();
                 let jobs = job_rx.clone();
                 let abort = &abort;
-                s.spawn(move || self.work(&jobs, free, abort, msgs));
+                s.spawn(move || self.work(&jobs, free, abort, msgs, reuse));
             }
             drop(job_rx);
             drop(msg_tx);
@@ -145,6 +169,7 @@ impl KeepClient {
         free: SyncSender<Vec<u8>>,
         abort: &AtomicBool,
         msgs: Sender<Msg>,
+        reuse: Option<Reuse<'_>>,
     ) {
         loop {
             let job = match jobs.lock().unwrap().recv() {
@@ -153,7 +178,13 @@ impl KeepClient {
             };
             if !abort.load(Ordering::SeqCst) {
                 let data = &job.buf[..job.len];
-                let msg = match self.write_block(&md5_hex(data), data) {
+                let hash = md5_hex(data);
+                let known = reuse.and_then(|r| r(job.index, &hash, job.len));
+                let written = match known {
+                    Some(locator) => Ok(locator),
+                    None => self.write_block(&hash, data),
+                };
+                let msg = match written {
                     Ok(locator) => Msg::Stored {
                         index: job.index,
                         locator,
@@ -196,6 +227,11 @@ impl KeepClient {
                     if locators.len() <= index {
                         locators.resize(index + 1, None);
                     }
+                    events(Event::Stored {
+                        index,
+                        size: len,
+                        locator: locator.clone(),
+                    });
                     locators[index] = Some(locator);
                     progress.bytes_stored += len as u64;
                     progress.blocks_stored += 1;
@@ -517,6 +553,35 @@ mod tests {
             .upload(Broken(true), "docker save output", None, &mut |_| {})
             .unwrap_err();
         assert!(matches!(e, Error::BadLocator { .. }));
+    }
+
+    #[test]
+    fn reused_blocks_are_not_written_and_every_block_is_reported() {
+        let (keep, fake) = keep_with(&[OK]);
+        let data: Vec<u8> = (0..BLOCK_SIZE * 2 + 9).map(|i| (i % 13) as u8).collect();
+        let first = md5_hex(&data[..BLOCK_SIZE]);
+        let reuse = |index: usize, md5: &str, size: usize| {
+            (index == 0 && md5 == first).then(|| format!("{md5}+{size}+Aold@99999999"))
+        };
+        let mut stored = Vec::new();
+        let up = keep
+            .upload_reusing(&data[..], "d", None, Some(&reuse), &mut |e| {
+                if let Event::Stored { index, locator, .. } = e {
+                    stored.push((index, locator));
+                }
+            })
+            .unwrap();
+        assert_eq!(
+            up.locators[0],
+            format!("{first}+{BLOCK_SIZE}+Aold@99999999")
+        );
+        assert!(up.locators[1].ends_with("+Asig@12345678"));
+        // Two blocks written, each on two services.
+        assert_eq!(fake.puts.lock().unwrap().len(), 4);
+        stored.sort();
+        let indexes: Vec<usize> = stored.iter().map(|s| s.0).collect();
+        assert_eq!(indexes, [0, 1, 2]);
+        assert_eq!(stored[2].1, up.locators[2]);
     }
 
     #[test]

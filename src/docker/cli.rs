@@ -246,6 +246,49 @@ pub fn one_id(found: Inspected, reference: &str) -> Result<String, DockerError> 
     }
 }
 
+/// Where the daemon keeps its images. With the containerd image store (the
+/// default of fresh Docker 29 installs) `docker image inspect` gives an
+/// image's manifest or index digest as its `Id`, not its config digest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageStore {
+    /// The graph-driver store: `Id` is the config digest.
+    Classic,
+    /// The containerd snapshotter: `Id` is a manifest or index digest.
+    Containerd,
+}
+
+/// The driver type `docker info` lists in DriverStatus for the containerd
+/// image store.
+const CONTAINERD_SNAPSHOTTER: &str = "io.containerd.snapshotter.v1";
+
+/// `docker info --format '{{json .DriverStatus}}'`, read as an
+/// [`ImageStore`]. Anything unexpected (a failure, an old daemon) counts as
+/// the classic store, whose behaviour is the legacy one.
+pub fn image_store() -> ImageStore {
+    match run(&["info", "--format", "{{json .DriverStatus}}"]) {
+        Ok(out) if out.status.success() => parse_driver_status(&out.stdout),
+        _ => ImageStore::Classic,
+    }
+}
+
+/// DriverStatus is a JSON list of `[key, value]` pairs; the containerd
+/// store has `["driver-type", "io.containerd.snapshotter.v1"]`.
+pub fn parse_driver_status(stdout: &[u8]) -> ImageStore {
+    let value: Value = serde_json::from_slice(stdout).unwrap_or(Value::Null);
+    let containerd = value.as_array().is_some_and(|pairs| {
+        pairs.iter().any(|pair| {
+            pair.as_array().is_some_and(|kv| {
+                kv.len() == 2 && kv[0] == "driver-type" && kv[1] == CONTAINERD_SNAPSHOTTER
+            })
+        })
+    });
+    if containerd {
+        ImageStore::Containerd
+    } else {
+        ImageStore::Classic
+    }
+}
+
 /// `docker pull REFERENCE`; its progress output is not shown (legacy).
 pub fn pull(reference: &str) -> Result<(), DockerError> {
     let args = ["pull", reference];
@@ -395,6 +438,16 @@ mod tests {
             one_id(found(&["a", "b"]), "x").unwrap_err().to_string(),
             "2 images match x"
         );
+    }
+
+    #[test]
+    fn driver_status_tells_the_image_store() {
+        let containerd = br#"[["driver-type","io.containerd.snapshotter.v1"]]"#;
+        assert_eq!(parse_driver_status(containerd), ImageStore::Containerd);
+        let overlay2 = br#"[["Backing Filesystem","extfs"],["Supports d_type","true"]]"#;
+        assert_eq!(parse_driver_status(overlay2), ImageStore::Classic);
+        assert_eq!(parse_driver_status(b"null\n"), ImageStore::Classic);
+        assert_eq!(parse_driver_status(b"template: error"), ImageStore::Classic);
     }
 
     #[test]

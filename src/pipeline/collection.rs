@@ -23,6 +23,10 @@ use crate::timestamp::{parse_naive, Naive};
 pub const HASH: &str = "docker_image_hash";
 /// Link class of the repo:tag link.
 pub const REPO_TAG: &str = "docker_image_repo+tag";
+/// Collection property holding the digest a containerd-store daemon calls
+/// the image by (its manifest or index digest), when that differs from the
+/// image id recorded (the config digest).
+pub const MANIFEST_DIGEST: &str = "docker-image-manifest-digest";
 
 /// What phase 2 needs to know about the image.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -192,6 +196,36 @@ pub fn find_existing(
     }))
 }
 
+/// The image id (config digest) of the most preferred readable image
+/// collection recorded with `digest` as its [`MANIFEST_DIGEST`] property:
+/// how an image a containerd-store daemon names by its manifest or index
+/// digest is found again before anything is uploaded.
+pub fn find_by_manifest_digest(api: &ApiClient, digest: &str) -> Result<Option<String>> {
+    let collections: Vec<Collection> = api.list_all(
+        "collections",
+        vec![json!([
+            format!("properties.{MANIFEST_DIGEST}"),
+            "=",
+            digest
+        ])],
+        Some(vec!["uuid".into()]),
+    )?;
+    if collections.is_empty() {
+        return Ok(None);
+    }
+    let uuids: Vec<&str> = collections.iter().map(|c| c.uuid.as_str()).collect();
+    let mut hashes: Vec<Link> = api.list_all(
+        "links",
+        vec![
+            json!(["link_class", "=", HASH]),
+            json!(["head_uuid", "in", uuids]),
+        ],
+        None,
+    )?;
+    sort_links(&mut hashes);
+    Ok(hashes.into_iter().find_map(|l| l.name))
+}
+
 /// The target collection for an image already in Arvados: the first one
 /// the target project owns, else a copy of the most preferred one's
 /// manifest into it (no bytes move).
@@ -321,9 +355,24 @@ pub fn create_fresh(
     facts: ImageFacts,
     plan: &Plan,
 ) -> Result<Ensured> {
+    create_fresh_recording(api, uploaded, facts, plan, None)
+}
+
+/// [`create_fresh`], recording `manifest_digest` (the id a containerd-store
+/// daemon gave the image) as the [`MANIFEST_DIGEST`] property.
+pub fn create_fresh_recording(
+    api: &ApiClient,
+    uploaded: &Uploaded,
+    facts: ImageFacts,
+    plan: &Plan,
+    manifest_digest: Option<&str>,
+) -> Result<Ensured> {
     let name = collection_name(plan.name.as_deref(), facts.repo_tag.as_ref(), &facts.id);
     let manifest = uploaded.manifest(&format!("{}.tar", facts.id));
-    let body = collection_body(&manifest, &name, &plan.owner, facts.repo_tag.as_ref());
+    let mut body = collection_body(&manifest, &name, &plan.owner, facts.repo_tag.as_ref());
+    if let Some(digest) = manifest_digest {
+        body["properties"][MANIFEST_DIGEST] = Value::String(digest.to_string());
+    }
     let made = create_or_adopt(api, &body, plan.force)?;
     if !made.adopted {
         log::log(
@@ -350,15 +399,33 @@ pub fn create_fresh(
 /// collection is created only once the whole archive passed the check.
 /// Standard input learns the image id only at the end; if the image turns
 /// out to be in Arvados already, that is adopted instead (the uploaded
-/// blocks are harmless).
+/// blocks are harmless). A regular file's upload keeps a resume checkpoint
+/// (checkpoint.rs), removed once the collection exists.
 pub fn ensure_from_archive(
     cx: &super::Session<'_>,
     plan: &Plan,
     input: &Input,
     given: Option<&RepoTag>,
 ) -> Result<Ensured> {
+    let archive = source::ArchiveInput::open(input)?;
+    let mut checkpoint = cx.checkpoint(&archive, plan.resume);
+    let ensured = archive_to_collection(cx, plan, input, given, archive, checkpoint.as_mut())?;
+    // The image collection exists: an interrupted upload's state has served.
+    if let Some(c) = checkpoint {
+        c.remove();
+    }
+    Ok(ensured)
+}
+
+fn archive_to_collection(
+    cx: &super::Session<'_>,
+    plan: &Plan,
+    input: &Input,
+    given: Option<&RepoTag>,
+    mut archive: source::ArchiveInput,
+    checkpoint: Option<&mut source::Checkpoint>,
+) -> Result<Ensured> {
     let api = &cx.api;
-    let mut archive = source::ArchiveInput::open(input)?;
     let formats = cx.discovery.docker_image_formats.as_deref();
 
     if !plan.force {
@@ -374,7 +441,8 @@ pub fn ensure_from_archive(
                 };
                 return ensure_from_existing(api, existing, facts, plan);
             }
-            let (uploaded, image) = source::stream_to_keep(cx.keep()?, archive, plan.progress)?;
+            let (uploaded, image) =
+                source::stream_to_keep_resuming(cx.keep()?, archive, plan.progress, checkpoint)?;
             source::same_image(input, &peek.image_id, &image.image_id)?;
             let facts = ImageFacts {
                 id: image.image_id,
@@ -385,7 +453,8 @@ pub fn ensure_from_archive(
         }
     }
 
-    let (uploaded, image) = source::stream_to_keep(cx.keep()?, archive, plan.progress)?;
+    let (uploaded, image) =
+        source::stream_to_keep_resuming(cx.keep()?, archive, plan.progress, checkpoint)?;
     format::ensure_supported(&image.image_id, formats, plan.force_image_format)?;
     let repo_tag = source::recorded_repo_tag(given, &image.repo_tags);
     cx.lock(&image.image_id)?;

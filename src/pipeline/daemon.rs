@@ -11,6 +11,16 @@
 //!   else   -> docker save <id> | archive check | Keep; create the collection
 //! ```
 //!
+//! The containerd image store (Docker 29's default; `docker info` lists the
+//! `io.containerd.snapshotter.v1` driver type) calls an image by its
+//! manifest or index digest, which classic-store compute nodes cannot load
+//! (upstream arvados/arvados#488). The image is then stored by the config
+//! digest read from the saved archive's manifest.json, exactly as from a
+//! classic store, and Docker's digest is recorded as the collection property
+//! `docker-image-manifest-digest`; "already in Arvados" looks that property
+//! up before saving anything. A classic store takes the legacy path
+//! unchanged.
+//!
 //! Differences from legacy, all deliberate: the Arvados fallback runs only
 //! when Docker cannot give the image (legacy ran it on every upload); for
 //! an id it looks for exactly that id or id prefix (legacy's `ilike
@@ -27,7 +37,7 @@ use serde_json::json;
 use super::collection::{self, Ensured, ImageFacts, HASH, REPO_TAG};
 use super::{format, source, Plan, Session};
 use crate::arvados::api::{ApiClient, Collection, Link};
-use crate::docker::cli::{self, DockerError};
+use crate::docker::cli::{self, DockerError, ImageStore};
 use crate::error::{Error, Result};
 use crate::log;
 use crate::request::{FoundBy, ImageArg, ImageIdPrefix, RepoTag};
@@ -37,12 +47,28 @@ use crate::request::{FoundBy, ImageArg, ImageIdPrefix, RepoTag};
 pub type LocalImage = std::result::Result<(String, FoundBy), DockerError>;
 
 /// The Docker half of phase 1, which needs no cluster: `--pull`, then the
-/// image id. The caller runs it beside the first API requests.
-pub fn resolve_local(image: &ImageArg, pull: bool) -> Result<LocalImage> {
-    if pull {
-        ensure_pulled(image)?;
-    }
-    Ok(resolve_in_docker(image))
+/// image id, and (unless `--force`) which image store the daemon uses,
+/// asked at the same time. The caller runs it beside the first API
+/// requests.
+pub fn resolve_local(
+    image: &ImageArg,
+    pull: bool,
+    force: bool,
+) -> Result<(LocalImage, ImageStore)> {
+    std::thread::scope(|s| {
+        let store = (!force).then(|| s.spawn(cli::image_store));
+        if pull {
+            ensure_pulled(image)?;
+        }
+        let found = resolve_in_docker(image);
+        let store = match store {
+            Some(thread) => thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            None => ImageStore::Classic,
+        };
+        Ok((found, store))
+    })
 }
 
 /// Phase 1 for an image in the local Docker daemon, once
@@ -51,7 +77,7 @@ pub fn ensure_from_daemon(
     cx: &Session<'_>,
     plan: &Plan,
     image: &ImageArg,
-    local: LocalImage,
+    (local, store): (LocalImage, ImageStore),
 ) -> Result<Ensured> {
     let api = &cx.api;
     let (id, found_by, not_in_docker) = match local {
@@ -79,14 +105,26 @@ pub fn ensure_from_daemon(
     };
     let repo_tag = image.recorded_repo_tag(found_by).cloned();
     cx.lock(&id)?;
+    // With the containerd image store Docker's id is a manifest or index
+    // digest; the image is found again by the property recording it.
+    let store = match (&not_in_docker, plan.force) {
+        (None, false) => store,
+        _ => ImageStore::Classic,
+    };
     if !plan.force {
-        if let Some(existing) = collection::find_existing(api, &id, repo_tag.as_ref())? {
-            let facts = ImageFacts {
-                id,
-                repo_tag,
-                created: None,
-            };
-            return collection::ensure_from_existing(api, existing, facts, plan);
+        let known = match store {
+            ImageStore::Classic => Some(id.clone()),
+            ImageStore::Containerd => collection::find_by_manifest_digest(api, &id)?,
+        };
+        if let Some(known) = known {
+            if let Some(existing) = collection::find_existing(api, &known, repo_tag.as_ref())? {
+                let facts = ImageFacts {
+                    id: known,
+                    repo_tag,
+                    created: None,
+                };
+                return collection::ensure_from_existing(api, existing, facts, plan);
+            }
         }
     }
     if let Some(docker) = not_in_docker {
@@ -101,20 +139,32 @@ pub fn ensure_from_daemon(
     // The size is unknown before the end: progress shows bytes only.
     let (uploaded, archive) =
         source::stream_reader_to_keep(cx.keep()?, save, what, None, plan.progress)?;
-    if archive.image_id != id {
-        log::warning(&format!(
-            "Docker calls the image {id}, but the archive `docker save` wrote holds image \
-             {} (its config digest; a containerd image store?); storing it as {id}.tar \
-             as the legacy tool does",
-            archive.image_id
-        ));
-    }
     let facts = ImageFacts {
-        id,
+        id: archive.image_id.clone(),
         repo_tag,
         created: archive.created,
     };
-    collection::create_fresh(api, &uploaded, facts, plan)
+    if archive.image_id == id {
+        return collection::create_fresh(api, &uploaded, facts, plan);
+    }
+    // A containerd image store: the id compute nodes load the image by is
+    // the config digest in the archive; Docker's id is recorded beside it.
+    log::info(&format!(
+        "Docker calls the image {id} (a manifest digest: the containerd image store); \
+         storing it by its config digest {} and recording {id} as the collection \
+         property {}",
+        archive.image_id,
+        collection::MANIFEST_DIGEST
+    ));
+    if !plan.force {
+        // Stored before by its config digest, from a file or a classic
+        // store: adopt it (the blocks just written are harmless).
+        if let Some(existing) = collection::find_existing(api, &facts.id, facts.repo_tag.as_ref())?
+        {
+            return collection::ensure_from_existing(api, existing, facts, plan);
+        }
+    }
+    collection::create_fresh_recording(api, &uploaded, facts, plan, Some(&id))
 }
 
 /// How messages name the image asked for.
@@ -193,6 +243,14 @@ pub fn find_in_arvados(api: &ApiClient, image: &ImageArg) -> Result<Option<(Stri
         let v1_too = matches!(image, ImageArg::NameOrId { .. });
         if let Some(id) = find_by_id(api, prefix, v1_too)? {
             return Ok(Some((id, FoundBy::Id)));
+        }
+        // A whole digest may be the manifest digest a containerd-store
+        // daemon called an image by when it was stored.
+        if prefix.as_str().len() == 64 {
+            let digest = format!("sha256:{}", prefix.as_str());
+            if let Some(id) = collection::find_by_manifest_digest(api, &digest)? {
+                return Ok(Some((id, FoundBy::Id)));
+            }
         }
     }
     Ok(None)

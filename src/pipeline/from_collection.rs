@@ -25,7 +25,7 @@ use super::collection::{
     collection_body, collection_name, create_or_adopt, find_existing, Ensured, Existing,
     ImageFacts, Made, HASH, REPO_TAG,
 };
-use super::{format, resolve_owner, tags, Plan, Session};
+use super::{checkpoint, format, resolve_owner, tags, Plan, Session};
 use crate::arvados::api::{ApiClient, Collection, Link};
 use crate::arvados::keep_read::{BlockSource, KeepFile};
 use crate::arvados::manifest::{unescape_name, Locator};
@@ -74,6 +74,7 @@ pub fn run(
         force: upload.force,
         force_image_format: upload.force_image_format,
         progress: upload.progress,
+        resume: checkpoint::Mode::Off,
     };
 
     session.lock(&image.id)?;

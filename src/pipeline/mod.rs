@@ -15,6 +15,7 @@
 //! phases in `from_collection.rs`, which resolves its own target: with
 //! `--project-uuid=source` that is only known once the collection is read.
 
+pub mod checkpoint;
 pub mod collection;
 pub mod daemon;
 pub mod format;
@@ -46,6 +47,9 @@ pub struct Plan {
     pub force: bool,
     pub force_image_format: bool,
     pub progress: Progress,
+    /// `--resume`/`--no-resume` and `--cache`/`--no-cache`: the resume
+    /// checkpoint of a file source.
+    pub resume: checkpoint::Mode,
 }
 
 /// The cluster connection of one run: the API client, the discovery
@@ -90,6 +94,31 @@ impl<'a> Session<'a> {
         Ok(self.keep.get_or_init(|| keep))
     }
 
+    /// The resume checkpoint of an archive file (see checkpoint.rs);
+    /// `None` for standard input, with `--no-cache`, or when the cache
+    /// directory is unusable (warned about).
+    pub fn checkpoint(
+        &self,
+        archive: &source::ArchiveInput,
+        mode: checkpoint::Mode,
+    ) -> Option<checkpoint::Checkpoint> {
+        let source::ArchiveInput::File { path, file, .. } = archive else {
+            return None;
+        };
+        if mode == checkpoint::Mode::Off {
+            return None;
+        }
+        let config = self.cx.settings.client_config(&self.cx.env).ok()?;
+        let dir = match cache_subdir(&self.cx.env, checkpoint::CACHE_SUBDIR) {
+            Ok(dir) => dir,
+            Err(e) => {
+                log::warning(&format!("{e}; uploading without a resume checkpoint"));
+                return None;
+            }
+        };
+        checkpoint::Checkpoint::open(&dir, &config.api_host, &config.api_token, path, file, mode)
+    }
+
     /// Takes the per-image lock (spec §9.6) and holds it until the session
     /// ends, after phase 2, as legacy holds it until its links exist: a
     /// run that waited for it then finds the links and uploads nothing.
@@ -125,7 +154,9 @@ pub fn run(cx: &Context, upload: &Upload, stdout: &mut dyn Write) -> Result<()> 
         // image already in Arvados then costs little more than the slower
         // of the two.
         let local = match &upload.source {
-            Source::Daemon(image) => Some(s.spawn(|| daemon::resolve_local(image, upload.pull))),
+            Source::Daemon(image) => {
+                Some(s.spawn(|| daemon::resolve_local(image, upload.pull, upload.force)))
+            }
             Source::Given { .. } => None,
         };
         let session = Session::open(cx)?;
@@ -135,6 +166,7 @@ pub fn run(cx: &Context, upload: &Upload, stdout: &mut dyn Write) -> Result<()> 
             force: upload.force,
             force_image_format: upload.force_image_format,
             progress: upload.progress,
+            resume: checkpoint::Mode::from_flags(upload.resume, upload.cache),
         };
         let ensured = match (&upload.source, &input, local) {
             (Source::Daemon(image), _, Some(local)) => {

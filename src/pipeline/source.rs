@@ -5,9 +5,12 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use super::checkpoint::Checkpoint;
+use super::checkpoint::State;
 use crate::arvados::keep::KeepClient;
-use crate::arvados::upload::{Event, Uploaded};
+use crate::arvados::upload::{Event, Reuse, Uploaded};
 use crate::docker::archive::{self, ArchiveError, ImageArchive, Peek, Tee};
 use crate::docker::cli::{self as docker_cli, DockerError};
 use crate::error::{Error, Result};
@@ -113,13 +116,24 @@ pub fn stream_to_keep(
     input: ArchiveInput,
     mode: Progress,
 ) -> Result<(Uploaded, ImageArchive)> {
+    stream_to_keep_resuming(keep, input, mode, None)
+}
+
+/// [`stream_to_keep`] with a resume checkpoint: blocks it holds are not
+/// sent again, and every block Keep confirms is recorded in it.
+pub fn stream_to_keep_resuming(
+    keep: &KeepClient,
+    input: ArchiveInput,
+    mode: Progress,
+    checkpoint: Option<&mut Checkpoint>,
+) -> Result<(Uploaded, ImageArchive)> {
     let what = input.what();
     let size = input.size();
     let reader: Box<dyn Read + Send> = match input {
         ArchiveInput::File { file, .. } => Box::new(file),
         ArchiveInput::Stdin => Box::new(io::stdin()),
     };
-    stream_reader_to_keep(keep, reader, what, size, mode)
+    stream_checked(keep, reader, what, size, mode, checkpoint)
 }
 
 /// Streams any archive reader (a file, standard input, `docker save`'s
@@ -134,14 +148,48 @@ pub fn stream_reader_to_keep<R: Read + Send>(
     size: Option<u64>,
     mode: Progress,
 ) -> Result<(Uploaded, ImageArchive)> {
+    stream_checked(keep, reader, what, size, mode, None)
+}
+
+fn stream_checked<R: Read + Send>(
+    keep: &KeepClient,
+    reader: R,
+    what: String,
+    size: Option<u64>,
+    mode: Progress,
+    mut checkpoint: Option<&mut Checkpoint>,
+) -> Result<(Uploaded, ImageArchive)> {
     let mut reporter = Reporter::new(mode, size);
     let mut tee = Tee::new(reader);
     log::set_request_id(keep.current_request_id());
     reporter.update(0);
-    let result = keep.upload(&mut tee, &what, None, &mut |event| match event {
-        Event::Progress(p) => reporter.update(p.bytes_read),
-        Event::Warning(text) => log::log(log::ARV_PUT, log::Level::Warning, &text),
-    });
+    // What the checkpoint held when the upload started; it is rewritten as
+    // blocks are confirmed.
+    let previous: Option<State> = checkpoint.as_ref().map(|c| c.state().clone());
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let reuse =
+        |index: usize, md5: &str, size: usize| previous.as_ref()?.reusable(index, md5, size, now);
+    let result = keep.upload_reusing(
+        &mut tee,
+        &what,
+        None,
+        previous.as_ref().map(|_| &reuse as Reuse<'_>),
+        &mut |event| match event {
+            Event::Progress(p) => reporter.update(p.bytes_read),
+            Event::Warning(text) => log::log(log::ARV_PUT, log::Level::Warning, &text),
+            Event::Stored {
+                index,
+                size,
+                locator,
+            } => {
+                if let Some(c) = checkpoint.as_deref_mut() {
+                    c.record(index, size, &locator);
+                }
+            }
+        },
+    );
     reporter.finish();
     let uploaded = match result {
         Ok(uploaded) => uploaded,
