@@ -40,7 +40,13 @@ pub fn ensure_from_daemon(
     pull: bool,
 ) -> Result<Ensured> {
     let api = &cx.api;
-    if pull {
+    if pull && cx.dry_run {
+        // A pull changes the Docker daemon: not in a dry run.
+        log::info(&format!(
+            "--dry-run: not pulling {}; planning with the image Docker has now",
+            describe(image)
+        ));
+    } else if pull {
         ensure_pulled(image)?;
     }
     let (id, found_by, not_in_docker) = match resolve_in_docker(image) {
@@ -75,7 +81,7 @@ pub fn ensure_from_daemon(
                 repo_tag,
                 created: None,
             };
-            return collection::ensure_from_existing(api, existing, facts, plan);
+            return collection::ensure_from_existing(cx, existing, facts, plan);
         }
     }
     if let Some(docker) = not_in_docker {
@@ -103,7 +109,7 @@ pub fn ensure_from_daemon(
         repo_tag,
         created: archive.created,
     };
-    collection::create_fresh(api, &uploaded, facts, plan)
+    collection::create_fresh(cx, &uploaded, facts, plan)
 }
 
 /// How messages name the image asked for.

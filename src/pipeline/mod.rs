@@ -9,7 +9,13 @@
 //!
 //! The UUID is printed only once the links exist, so a failure never leaves
 //! a printed UUID of a half-made image. With `--silent` a fresh upload
-//! prints nothing (legacy).
+//! prints nothing (legacy). `--format=json` prints the [`report::Report`]
+//! instead, even with `--silent`.
+//!
+//! `--dry-run` runs the same steps with every write left out: Keep blocks
+//! are hashed but not sent ([`KeepClient::dry_run`]), and the collection
+//! and link creations go through [`Session`], which skips them. What would
+//! have been made is printed as plan lines (or the JSON report).
 //!
 //! A collection source (`--source=UUID|PDH`) goes through the same two
 //! phases in `from_collection.rs`, which resolves its own target: with
@@ -19,6 +25,7 @@ pub mod collection;
 pub mod daemon;
 pub mod format;
 pub mod from_collection;
+pub mod report;
 pub mod source;
 pub mod tags;
 
@@ -26,14 +33,18 @@ use std::cell::OnceCell;
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::arvados::api::{ApiClient, Discovery};
+use serde_json::Value;
+
+use crate::arvados::api::{ApiClient, Collection, Discovery, Link};
 use crate::arvados::keep::KeepClient;
 use crate::error::{Error, Result};
 use crate::lock::ImageLock;
 use crate::log;
-use crate::request::{Input, Progress, Project, Source, Upload};
+use crate::request::{Input, OutputFormat, Progress, Project, Source, Storage, Upload};
 use crate::run::Context;
 use crate::settings::cache_subdir;
+use collection::Ensured;
+use report::{LinkReport, Report};
 
 /// What the phases need from the request, resolved.
 #[derive(Clone, Debug)]
@@ -53,6 +64,10 @@ pub struct Plan {
 pub struct Session<'a> {
     pub api: ApiClient,
     pub discovery: Discovery,
+    /// `--dry-run`: nothing is written to Keep or the API.
+    pub dry_run: bool,
+    /// `--replication`, `--storage-classes`.
+    pub storage: Storage,
     cx: &'a Context,
     keep: OnceCell<KeepClient>,
     lock_dir: Option<PathBuf>,
@@ -60,7 +75,7 @@ pub struct Session<'a> {
 
 impl<'a> Session<'a> {
     /// Reads the discovery document.
-    pub fn open(cx: &'a Context) -> Result<Session<'a>> {
+    pub fn open(cx: &'a Context, upload: &Upload) -> Result<Session<'a>> {
         let discovery = cx.api.discovery()?;
         let lock_dir = match cache_subdir(&cx.env, "docker") {
             Ok(dir) => Some(dir),
@@ -72,33 +87,76 @@ impl<'a> Session<'a> {
         Ok(Session {
             api: cx.api.clone(),
             discovery,
+            dry_run: upload.dry_run,
+            storage: upload.storage.clone(),
             cx,
             keep: OnceCell::new(),
             lock_dir,
         })
     }
 
-    /// The Keep client, with the cluster's replication and storage classes.
+    /// The Keep client, with the cluster's replication and storage classes
+    /// unless `--replication` or `--storage-classes` say otherwise; in a dry
+    /// run it only hashes.
     pub fn keep(&self) -> Result<&KeepClient> {
         if let Some(keep) = self.keep.get() {
             return Ok(keep);
         }
         let config = self.cx.settings.client_config(&self.cx.env)?;
-        let keep = KeepClient::for_cluster(&self.api, &config, &self.discovery)?;
+        let mut keep = match &self.storage.classes {
+            // The cluster's default classes are not needed then.
+            Some(classes) => KeepClient::new(&self.api, &config)
+                .copies(self.discovery.default_replication())
+                .storage_classes(classes.clone()),
+            None => KeepClient::for_cluster(&self.api, &config, &self.discovery)?,
+        };
+        if let Some(copies) = self.storage.replication {
+            keep = keep.copies(copies);
+        }
+        if self.dry_run {
+            keep = keep.dry_run();
+        }
         Ok(self.keep.get_or_init(|| keep))
     }
 
     /// The per-image lock (spec §9.6), held until dropped; `None` when the
-    /// cache directory is unusable (warned about once).
+    /// cache directory is unusable (warned about once), and in a dry run.
     pub fn lock(&self, image_id: &str) -> Result<Option<ImageLock>> {
         match &self.lock_dir {
-            Some(dir) => ImageLock::acquire(dir, image_id).map(Some),
-            None => Ok(None),
+            Some(dir) if !self.dry_run => ImageLock::acquire(dir, image_id).map(Some),
+            _ => Ok(None),
         }
+    }
+
+    /// Creates a collection; `None` in a dry run.
+    pub fn create_collection(&self, body: &Value) -> Result<Option<Collection>> {
+        if self.dry_run {
+            return Ok(None);
+        }
+        self.api.create_collection(body).map(Some)
+    }
+
+    /// Creates a link; `None` in a dry run.
+    pub fn create_link(&self, body: &Value) -> Result<Option<Link>> {
+        if self.dry_run {
+            return Ok(None);
+        }
+        self.api.create_link(body).map(Some)
+    }
+
+    /// The target owner, resolved (and, in a dry run, checked writable,
+    /// since nothing else will ask the server).
+    pub fn owner(&self, project: &Project) -> Result<String> {
+        let owner = resolve_owner(&self.api, project)?;
+        if self.dry_run {
+            check_writable(&self.api, &owner)?;
+        }
+        Ok(owner)
     }
 }
 
-/// Ensure the image collection exists, then its tags; print its UUID.
+/// Ensure the image collection exists, then its tags; print its UUID (or
+/// the report).
 pub fn run(cx: &Context, upload: &Upload, stdout: &mut dyn Write) -> Result<()> {
     log::set_silent(upload.silent);
     // A FIFO (`--source=<(docker save img)`) counts as a file too.
@@ -113,9 +171,9 @@ pub fn run(cx: &Context, upload: &Upload, stdout: &mut dyn Write) -> Result<()> 
         } => return from_collection::run(cx, &upload, id, repo_tag.as_ref(), stdout),
         Source::Given { input, repo_tag } => (Some(input.clone()), repo_tag.clone()),
     };
-    let session = Session::open(cx)?;
+    let session = Session::open(cx, &upload)?;
     let plan = Plan {
-        owner: resolve_owner(&session.api, &upload.project)?,
+        owner: session.owner(&upload.project)?,
         name: upload.collection_name.clone(),
         force: upload.force,
         force_image_format: upload.force_image_format,
@@ -130,14 +188,44 @@ pub fn run(cx: &Context, upload: &Upload, stdout: &mut dyn Write) -> Result<()> 
         }
         (_, None) => unreachable!("only the daemon source has no archive input"),
     };
-    tags::ensure_tags(&session.api, &ensured, &plan.owner)?;
-    if !(upload.silent && ensured.is_fresh()) {
-        writeln!(stdout, "{}", ensured.uuid).map_err(|source| Error::Input {
+    let links = tags::ensure_tags(&session, &ensured, &plan.owner)?;
+    // Legacy: with --silent a fresh upload does not print its UUID.
+    let uuid_line = !(upload.silent && ensured.is_fresh());
+    finish(&upload, ensured, links, uuid_line, stdout)
+}
+
+/// Prints the outcome: the collection UUID (legacy), the plan of a dry
+/// run, or the JSON report.
+pub fn finish(
+    upload: &Upload,
+    ensured: Ensured,
+    links: Vec<LinkReport>,
+    uuid_line: bool,
+    stdout: &mut dyn Write,
+) -> Result<()> {
+    let report = Report {
+        dry_run: upload.dry_run,
+        image_id: ensured.facts.id,
+        repo_tag: ensured.facts.repo_tag.map(|rt| rt.to_string()),
+        collection: ensured.collection,
+        links,
+        bytes_uploaded: ensured.bytes_uploaded,
+        bytes_reused: ensured.bytes_reused,
+    };
+    let text = match (upload.format, upload.dry_run) {
+        (OutputFormat::Json, _) => report.json(),
+        (OutputFormat::Text, true) => report.plan_lines(),
+        (OutputFormat::Text, false) if uuid_line => {
+            format!("{}\n", report.collection.uuid.unwrap_or_default())
+        }
+        (OutputFormat::Text, false) => String::new(),
+    };
+    stdout
+        .write_all(text.as_bytes())
+        .map_err(|source| Error::Input {
             what: "standard output".into(),
             source,
-        })?;
-    }
-    Ok(())
+        })
 }
 
 /// Whether `uuid` is `<5 alnum>-<kind>-<15 alnum>`, lowercase.
@@ -165,6 +253,23 @@ pub fn resolve_owner(api: &ApiClient, project: &Project) -> Result<String> {
         Project::SourceProject => Err(Error::SourceCollection(
             "--project-uuid=source needs a collection as --source".to_string(),
         )),
+    }
+}
+
+/// `--dry-run`: the owner must be writable by the caller, or the real run
+/// would be refused when it creates the collection. A server that does not
+/// say (`can_write` absent) is taken at its word later.
+pub fn check_writable(api: &ApiClient, owner: &str) -> Result<()> {
+    let can_write = if is_uuid_of(owner, "j7d0g") {
+        api.get_group(owner)?.can_write
+    } else if is_uuid_of(owner, "tpzed") {
+        api.get_user(owner)?.can_write
+    } else {
+        None
+    };
+    match can_write {
+        Some(false) => Err(Error::NotWritable(owner.to_string())),
+        _ => Ok(()),
     }
 }
 
