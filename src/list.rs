@@ -77,7 +77,7 @@ fn run_json(api: &ApiClient, out: &mut dyn Write) -> Result<()> {
 /// The listing's rows as `{"images": [{repo, tag, image_id, collection,
 /// portable_data_hash, created}]}`: the full image id, and `created` as
 /// the CREATED column's time in ISO 8601 (naive, as the listing reads it).
-fn json_rows(images: &[Image], existing: &HashMap<String, Option<String>>) -> Result<Value> {
+fn json_rows(images: &[Image], existing: &Live) -> Result<Value> {
     let mut rows = Vec::new();
     for image in images {
         let Some(collection) = image.collection.as_deref() else {
@@ -112,12 +112,12 @@ fn json_rows(images: &[Image], existing: &HashMap<String, Option<String>>) -> Re
     Ok(json!({ "images": rows }))
 }
 
+/// The collections that exist: uuid -> portable data hash (if selected).
+type Live = HashMap<String, Option<String>>;
+
 /// The listing's rows in order, and which of their collections exist
 /// (with their portable data hashes if `with_pdh`).
-fn fetch_listing(
-    api: &ApiClient,
-    with_pdh: bool,
-) -> Result<(Vec<Image>, HashMap<String, Option<String>>)> {
+fn fetch_listing(api: &ApiClient, with_pdh: bool) -> Result<(Vec<Image>, Live)> {
     let (hash_links, repo_links) = fetch_docker_links(api)?;
     let images = image_listing(hash_links, repo_links)?;
     let existing = existing_collections(api, &images, with_pdh)?;
@@ -231,11 +231,7 @@ fn fetch_docker_links(api: &ApiClient) -> Result<(Vec<Value>, Vec<Value>)> {
 /// The uuids of the listed collections that exist, are readable and are
 /// not trashed: legacy's `collections.list` with `uuid in [...]` (server
 /// defaults exclude trashed collections and old versions).
-fn existing_collections(
-    api: &ApiClient,
-    images: &[Image],
-    with_pdh: bool,
-) -> Result<HashMap<String, Option<String>>> {
+fn existing_collections(api: &ApiClient, images: &[Image], with_pdh: bool) -> Result<Live> {
     let mut wanted: Vec<&str> = Vec::new();
     let mut seen = HashSet::new();
     for c in images.iter().filter_map(|i| i.collection.as_deref()) {
