@@ -82,6 +82,8 @@ def test_dry_run_of_a_new_archive_file_predicts_the_real_upload(cluster, tools, 
         plan_link("docker_image_hash", image_id, alice),
         plan_link("docker_image_repo+tag", GEN_TAG, alice),
     ]
+    # No lock taken, so not even the cache directory was made.
+    assert not (tools.homes["default"] / ".cache" / "arvados").exists()
 
     real = ok(tools.ours("--source", str(path)))
     [coll] = collections(cluster.dump())

@@ -77,11 +77,16 @@ impl<'a> Session<'a> {
     /// Reads the discovery document.
     pub fn open(cx: &'a Context, upload: &Upload) -> Result<Session<'a>> {
         let discovery = cx.api.discovery()?;
-        let lock_dir = match cache_subdir(&cx.env, "docker") {
-            Ok(dir) => Some(dir),
-            Err(e) => {
-                log::warning(&format!("{e}; uploading without the per-image lock"));
-                None
+        // A dry run takes no lock, so it makes no cache directory either.
+        let lock_dir = if upload.dry_run {
+            None
+        } else {
+            match cache_subdir(&cx.env, "docker") {
+                Ok(dir) => Some(dir),
+                Err(e) => {
+                    log::warning(&format!("{e}; uploading without the per-image lock"));
+                    None
+                }
             }
         };
         Ok(Session {
@@ -123,8 +128,8 @@ impl<'a> Session<'a> {
     /// cache directory is unusable (warned about once), and in a dry run.
     pub fn lock(&self, image_id: &str) -> Result<Option<ImageLock>> {
         match &self.lock_dir {
-            Some(dir) if !self.dry_run => ImageLock::acquire(dir, image_id).map(Some),
-            _ => Ok(None),
+            Some(dir) => ImageLock::acquire(dir, image_id).map(Some),
+            None => Ok(None),
         }
     }
 
