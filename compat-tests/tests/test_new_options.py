@@ -147,6 +147,14 @@ def test_dry_run_of_an_image_already_there_reuses_or_copies(cluster, tools, tmp_
         "would reuse link %s (docker_image_repo+tag '%s')" % (links["docker_image_repo+tag"]["uuid"], GEN_TAG),
     ]
 
+    # From standard input the image id is known only at the end: the real
+    # run would have uploaded the blocks by then (harmless), so says the plan.
+    plan = ok(dry_run(cluster, tools, "--format=json", "--source=-", input=data))
+    doc = json.loads(plan.stdout)
+    assert (doc["collection"]["action"], doc["collection"]["uuid"]) == ("reuse", coll["uuid"])
+    assert [l["action"] for l in doc["links"]] == ["reuse", "reuse"]
+    assert (doc["bytes_uploaded"], doc["bytes_reused"]) == (len(data), len(data))
+
     # Another project: a copy, no bytes to upload.
     project = cluster.create_project("alice", "dry target")["uuid"]
     plan = ok(dry_run(cluster, tools, "--format=json", "--project-uuid", project, "--source", str(path), "new:tag"))
@@ -202,6 +210,22 @@ def test_dry_run_of_a_collection_source(cluster, tools, tmp_path):
     assert [(l["action"], l["name"]) for l in doc["links"]] == [
         ("create", "re:tag2"),
         ("reuse", desc["image_id"]),
+    ]
+
+
+def test_dry_run_of_an_unlinked_collection_reads_only_keep(cluster, tools, tmp_path):
+    desc, data, path = generated(tmp_path, seed="dry-unlinked")
+    uuid = ok(tools.ours("--source", str(path))).stdout.strip()
+    for link in docker_links(cluster.dump()):
+        status, _, _ = cluster.request("DELETE", "/arvados/v1/links/" + link["uuid"])
+        assert status == 200
+    alice = cluster.user("alice")["uuid"]
+    plan = ok(dry_run(cluster, tools, "--source", uuid, GEN_TAG))
+    assert plan.stdout.splitlines() == [
+        "would reuse collection %s (portable data hash %s)"
+        % (uuid, pdh_of(one_file_manifest(data, desc["image_id"] + ".tar"))),
+        plan_link("docker_image_hash", desc["image_id"], alice),
+        plan_link("docker_image_repo+tag", GEN_TAG, alice),
     ]
 
 
