@@ -109,6 +109,9 @@ pub enum Error {
     /// `--project-uuid` is neither a user nor a group UUID (legacy arv-put
     /// wording).
     BadProject(String),
+    /// `--dry-run`: the server says the caller cannot write into the target
+    /// project (`can_write` false), so the real run would be refused there.
+    NotWritable(String),
     /// A collection given as the source cannot be used: not found or not
     /// readable, not exactly one image archive, links or config that
     /// disagree with its file name. The text names the collection.
@@ -306,6 +309,11 @@ impl fmt::Display for Error {
                 "refusing to store incompatible format (use --force-image-format to override)"
             ),
             Error::BadProject(uuid) => write!(f, "Not a valid project UUID: {uuid}"),
+            Error::NotWritable(uuid) => write!(
+                f,
+                "you cannot write into {uuid} with this token (ask its owner to share it \
+                 with you with write permission, or choose another --project-uuid)"
+            ),
             Error::SourceCollection(text) => write!(f, "{text}"),
             Error::Lock { path, source } => write!(
                 f,

@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 
 use crate::arvados::api::ApiClient;
 use crate::error::{Error, Result};
+use crate::request::OutputFormat;
 use crate::timestamp::{format_c, parse_naive, Naive, Unparsed};
 
 const HASH_CLASS: &str = "docker_image_hash";
@@ -37,9 +38,12 @@ const REPO_TAG_CLASS: &str = "docker_image_repo+tag";
 /// come the rows printed before a row legacy would crash on. The status is
 /// then 1. A closed stdout (`arv-keepdocker | head -1`) ends the listing
 /// quietly with status 0.
-pub fn run(api: &ApiClient, out: &mut dyn Write) -> Result<()> {
+pub fn run(api: &ApiClient, format: OutputFormat, out: &mut dyn Write) -> Result<()> {
+    if format == OutputFormat::Json {
+        return run_json(api, out);
+    }
     let header = layout_row("REPOSITORY", "TAG", "IMAGE ID", "COLLECTION", "CREATED");
-    let (images, existing) = match fetch_listing(api) {
+    let (images, existing) = match fetch_listing(api, false) {
         Ok(found) => found,
         Err(e) => {
             if !matches!(e, Error::ApiTransport { .. }) {
@@ -49,6 +53,7 @@ pub fn run(api: &ApiClient, out: &mut dyn Write) -> Result<()> {
             return Err(e);
         }
     };
+    let existing: HashSet<String> = existing.into_keys().collect();
     let (rows, failure) = render_rows(&images, &existing);
     if emit(out, &(header + &rows))? == Emitted::Closed {
         return Ok(());
@@ -59,11 +64,63 @@ pub fn run(api: &ApiClient, out: &mut dyn Write) -> Result<()> {
     }
 }
 
-/// The listing's rows in order, and which of their collections exist.
-fn fetch_listing(api: &ApiClient) -> Result<(Vec<Image>, HashSet<String>)> {
+/// `--format=json`: the same rows as one JSON document, printed only when
+/// the whole listing was read (a failure prints nothing on stdout).
+fn run_json(api: &ApiClient, out: &mut dyn Write) -> Result<()> {
+    let (images, existing) = fetch_listing(api, true)?;
+    let document = json_rows(&images, &existing)?;
+    let mut text = serde_json::to_string_pretty(&document).expect("JSON values serialize");
+    text.push('\n');
+    emit(out, &text).map(|_| ())
+}
+
+/// The listing's rows as `{"images": [{repo, tag, image_id, collection,
+/// portable_data_hash, created}]}`: the full image id, and `created` as
+/// the CREATED column's time in ISO 8601 (naive, as the listing reads it).
+fn json_rows(images: &[Image], existing: &Live) -> Result<Value> {
+    let mut rows = Vec::new();
+    for image in images {
+        let Some(collection) = image.collection.as_deref() else {
+            continue;
+        };
+        let Some(pdh) = existing.get(collection) else {
+            continue;
+        };
+        let Some(hash) = image.dockerhash.as_deref() else {
+            return Err(bad_answer(
+                "links",
+                format!("a docker_image_hash link on collection {collection} has no name"),
+            ));
+        };
+        let t = &image.timestamp;
+        let mut created = format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            t.year, t.month, t.day, t.hour, t.minute, t.second
+        );
+        if t.microsecond != 0 {
+            created.push_str(&format!(".{:06}", t.microsecond));
+        }
+        rows.push(json!({
+            "repo": image.repo,
+            "tag": image.tag,
+            "image_id": hash,
+            "collection": collection,
+            "portable_data_hash": pdh,
+            "created": created,
+        }));
+    }
+    Ok(json!({ "images": rows }))
+}
+
+/// The collections that exist: uuid -> portable data hash (if selected).
+type Live = HashMap<String, Option<String>>;
+
+/// The listing's rows in order, and which of their collections exist
+/// (with their portable data hashes if `with_pdh`).
+fn fetch_listing(api: &ApiClient, with_pdh: bool) -> Result<(Vec<Image>, Live)> {
     let (hash_links, repo_links) = fetch_docker_links(api)?;
     let images = image_listing(hash_links, repo_links)?;
-    let existing = existing_collections(api, &images)?;
+    let existing = existing_collections(api, &images, with_pdh)?;
     Ok((images, existing))
 }
 
@@ -173,7 +230,7 @@ fn fetch_docker_links(api: &ApiClient) -> Result<(Vec<Value>, Vec<Value>)> {
 /// The uuids of the listed collections that exist, are readable and are
 /// not trashed: legacy's `collections.list` with `uuid in [...]` (server
 /// defaults exclude trashed collections and old versions).
-fn existing_collections(api: &ApiClient, images: &[Image]) -> Result<HashSet<String>> {
+fn existing_collections(api: &ApiClient, images: &[Image], with_pdh: bool) -> Result<Live> {
     let mut wanted: Vec<&str> = Vec::new();
     let mut seen = HashSet::new();
     for c in images.iter().filter_map(|i| i.collection.as_deref()) {
@@ -183,17 +240,24 @@ fn existing_collections(api: &ApiClient, images: &[Image]) -> Result<HashSet<Str
     }
     if wanted.is_empty() {
         // `uuid in []` matches nothing; legacy still asks.
-        return Ok(HashSet::new());
+        return Ok(HashMap::new());
+    }
+    let mut select = vec!["uuid".to_string()];
+    if with_pdh {
+        select.push("portable_data_hash".to_string());
     }
     let found: Vec<Value> = api.list_all(
         "collections",
         vec![json!(["uuid", "in", wanted])],
-        Some(vec!["uuid".to_string()]),
+        Some(select),
     )?;
     Ok(found
         .iter()
-        .filter_map(|c| c.get("uuid").and_then(Value::as_str))
-        .map(str::to_string)
+        .filter_map(|c| {
+            let uuid = c.get("uuid").and_then(Value::as_str)?;
+            let pdh = c.get("portable_data_hash").and_then(Value::as_str);
+            Some((uuid.to_string(), pdh.map(str::to_string)))
+        })
         .collect())
 }
 
@@ -674,6 +738,35 @@ mod tests {
             layout_row("a", "1", "sha256:01234", "c1", "Fri Sep  1 00:00:00 2023")
         );
         assert!(failure.is_some());
+    }
+
+    #[test]
+    fn json_rows_have_the_text_rows_fields_in_full() {
+        let hash = vec![link(
+            "h1",
+            "c1",
+            "sha256:0123456789abcdef",
+            CREATED,
+            Some(TS),
+        )];
+        let repo = vec![
+            link("r1", "c1", "a/b:1", CREATED, Some("2023-09-01T00:00:00.5Z")),
+            link("r2", "gone", "b:1", CREATED, Some("2023-08-01T00:00:00Z")),
+        ];
+        let images = image_listing(hash, repo).unwrap();
+        let existing: HashMap<String, Option<String>> = [(
+            "c1".to_string(),
+            Some("d41d8cd98f00b204e9800998ecf8427e+0".to_string()),
+        )]
+        .into();
+        assert_eq!(
+            json_rows(&images, &existing).unwrap(),
+            json!({"images": [{
+                "repo": "a/b", "tag": "1", "image_id": "sha256:0123456789abcdef",
+                "collection": "c1", "portable_data_hash": "d41d8cd98f00b204e9800998ecf8427e+0",
+                "created": "2023-09-01T00:00:00.500000",
+            }]})
+        );
     }
 
     // --- output -------------------------------------------------------------

@@ -31,6 +31,29 @@ pub enum Request {
 pub struct List {
     /// Retries for API requests.
     pub retries: u64,
+    /// `--format`: the legacy table or a JSON document.
+    pub format: OutputFormat,
+}
+
+/// `--format=text|json`: what is printed on stdout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// The legacy output: the collection UUID, or the listing table.
+    #[default]
+    Text,
+    /// One JSON document (README, "Machine-readable output").
+    Json,
+}
+
+/// `--replication` and `--storage-classes`: what Keep is asked for and
+/// what the collections made are given. `None` keeps the cluster's
+/// defaults and legacy's `replication_desired: null`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Storage {
+    /// `--replication N` (N >= 1).
+    pub replication: Option<u32>,
+    /// `--storage-classes A,B`: sorted, without duplicates.
+    pub classes: Option<Vec<String>>,
 }
 
 /// An upload (or a re-tag of an image already in Arvados).
@@ -66,6 +89,12 @@ pub struct Upload {
     pub cache: bool,
     /// `--retries`: retries for API and Keep requests (legacy default 10).
     pub retries: u64,
+    /// `--dry-run`: check and plan, create nothing.
+    pub dry_run: bool,
+    /// `--format`: the UUID line, or a JSON report.
+    pub format: OutputFormat,
+    /// `--replication`, `--storage-classes`.
+    pub storage: Storage,
 }
 
 /// Where the image comes from.

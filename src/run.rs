@@ -41,7 +41,7 @@ pub fn run(request: Request, stdout: &mut dyn Write) -> Result<()> {
     match request {
         Request::List(list) => {
             let cx = Context::connect(Env::from_process(), list.retries)?;
-            crate::list::run(&cx.api, stdout)
+            crate::list::run(&cx.api, list.format, stdout)
         }
         Request::Upload(upload) => {
             let cx = Context::connect(Env::from_process(), upload.retries)?;

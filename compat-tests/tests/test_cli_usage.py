@@ -15,16 +15,14 @@ import pytest
 from conftest import LEGACY_BIN, OUR_BINARY
 
 USAGE_ERRORS = [
-    # unknown and arv-put-only options
+    # unknown and arv-put-only options (--replication, --storage-classes and
+    # --dry-run, which legacy refused too, are ours now: test_new_options.py)
     ["--bogus"],
-    ["--replication", "2", "img"],
-    ["--storage-classes", "x", "img"],
     ["--portable-data-hash", "img"],
     ["--threads", "4", "img"],
     ["--exclude", "x", "img"],
     ["--update-collection", "x", "img"],
     ["--filename", "x", "img"],
-    ["--dry-run", "img"],
     ["-x"],
     # abbreviations: ambiguous, and options needing a value
     ["--pro", "x"],

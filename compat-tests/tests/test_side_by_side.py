@@ -349,7 +349,7 @@ def scenarios(image_of):
         Row("usage-ambiguous-forc", "--forc kdtest-plain:v1"),
         Row("usage-progress-modes-exclusive", "--progress --batch-progress kdtest-plain:v1"),
         Row("usage-third-positional", "kdtest-plain v1 extra"),
-        Row("usage-arv-put-only-option", "--replication 2 kdtest-plain:v1"),
+        Row("usage-arv-put-only-option", "--threads 2 kdtest-plain:v1"),
         Row("usage-project-uuid-missing-value", "kdtest-plain:v1 --project-uuid"),
         Row("usage-retries-not-an-integer", "--retries x kdtest-plain:v1",
             expect="differs: the --retries error names the problem in the user's words (README)",

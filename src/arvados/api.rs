@@ -182,6 +182,9 @@ impl ClusterConfig {
 pub struct User {
     #[serde(default)]
     pub uuid: String,
+    /// Whether the caller may write there (absent on older servers).
+    #[serde(default)]
+    pub can_write: Option<bool>,
 }
 
 /// A group (project) record.
@@ -193,6 +196,9 @@ pub struct Group {
     pub group_class: Option<String>,
     #[serde(default)]
     pub name: Option<String>,
+    /// Whether the caller may write there (absent on older servers).
+    #[serde(default)]
+    pub can_write: Option<bool>,
 }
 
 /// A collection record. Fields not selected come back absent.
@@ -214,6 +220,10 @@ pub struct Collection {
     pub created_at: Option<String>,
     #[serde(default)]
     pub modified_at: Option<String>,
+    #[serde(default)]
+    pub replication_desired: Option<u32>,
+    #[serde(default)]
+    pub storage_classes_desired: Option<Vec<String>>,
 }
 
 /// A link record.

@@ -306,6 +306,7 @@ pub struct KeepClient {
     threads: usize,
     warned_classes_unsupported: AtomicBool,
     warnings: Mutex<Vec<String>>,
+    dry_run: bool,
 }
 
 impl std::fmt::Debug for KeepClient {
@@ -374,6 +375,7 @@ impl KeepClient {
             threads: 2,
             warned_classes_unsupported: AtomicBool::new(false),
             warnings: Mutex::new(Vec::new()),
+            dry_run: false,
         }
     }
 
@@ -389,6 +391,24 @@ impl KeepClient {
         classes.dedup();
         self.classes = classes;
         self
+    }
+
+    /// `--dry-run`: blocks are hashed but never sent; each write returns
+    /// the bare locator, so a manifest and its portable data hash can still
+    /// be computed.
+    pub fn dry_run(mut self) -> KeepClient {
+        self.dry_run = true;
+        self
+    }
+
+    /// The replicas asked for per block.
+    pub fn wanted_copies(&self) -> u32 {
+        self.copies
+    }
+
+    /// The storage classes asked for per block (sorted).
+    pub fn wanted_classes(&self) -> &[String] {
+        &self.classes
     }
 
     /// The `X-Request-Id` of every Keep request (arv-put uses one per run).
@@ -480,7 +500,7 @@ impl KeepClient {
     /// signed locator of the last successful answer.
     pub fn write_block(&self, hash: &str, data: &[u8]) -> Result<String> {
         let copies = self.copies;
-        if copies < 1 {
+        if copies < 1 || self.dry_run {
             return Ok(bare_locator(hash, data.len() as u64));
         }
         let mut done_copies = 0u32;

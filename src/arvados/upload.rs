@@ -475,6 +475,20 @@ mod tests {
     }
 
     #[test]
+    fn a_dry_run_hashes_every_block_and_sends_none() {
+        let (keep, fake) = keep_with(&[OK]);
+        let keep = keep.dry_run();
+        let data: Vec<u8> = (0..BLOCK_SIZE + 5).map(|i| (i % 13) as u8).collect();
+        let (up, _) = upload(&keep, &data, 1 << 22);
+        let want: Vec<String> = data
+            .chunks(BLOCK_SIZE)
+            .map(|c| format!("{}+{}", md5_hex(c), c.len()))
+            .collect();
+        assert_eq!(up.locators, want);
+        assert!(fake.puts.lock().unwrap().is_empty());
+    }
+
+    #[test]
     fn exactly_one_block_and_one_more_byte() {
         let (keep, _) = keep_with(&[OK]);
         let zeros = vec![0u8; BLOCK_SIZE + 1];

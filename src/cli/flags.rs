@@ -31,6 +31,10 @@ pub enum Id {
     Retries,
     Source,
     From,
+    DryRun,
+    Format,
+    Replication,
+    StorageClasses,
 }
 
 /// Where an option comes from. A legacy option keeps every abbreviation
@@ -342,6 +346,79 @@ pub const FLAGS: &[FlagSpec] = &[
         section: Section::Source,
         help: "Say what SOURCE is: 'file' or 'collection'. Without it, an existing \
                file wins, then a collection UUID or portable data hash.",
+        ..SWITCH
+    },
+    FlagSpec {
+        id: Id::DryRun,
+        long: "dry-run",
+        origin: Origin::New,
+        section: Section::Destination,
+        help: "Check everything and print what would be created and what reused, \
+               but create nothing: no Keep block, collection or link is written.",
+        man: "The source is resolved and the image checked as for a real run: an \
+              archive that is not already in Arvados is read to its end through the \
+              archive checker and hashed (not uploaded), so the plan can give its \
+              portable data hash; `docker save` runs the same way for an image from \
+              the Docker daemon. The image format, the target project and your \
+              permission to write there are checked. --pull is not carried out. The \
+              exit status is 0 when the run would succeed, and otherwise the error \
+              it would stop at is reported. With --format=json the plan is a JSON \
+              document with \"dry_run\": true.",
+        ..SWITCH
+    },
+    FlagSpec {
+        id: Id::Format,
+        long: "format",
+        value: Some(Value {
+            metavar: "FORMAT",
+            choices: &["text", "json"],
+        }),
+        origin: Origin::New,
+        section: Section::Output,
+        help: "Print the result on stdout as 'text' (the default: the collection \
+               UUID, or the listing table) or as one 'json' document.",
+        man: "For an upload the JSON document has the image id, its repo:tag, the \
+              collection (uuid, portable data hash, name, owner, whether it was \
+              uploaded, copied or reused), every link made or reused, and the bytes \
+              uploaded and reused; for the listing, one object per image row. The \
+              document is printed even with --silent. Errors are ERROR lines on \
+              stderr as always. The schema is in the README.",
+        ..SWITCH
+    },
+    FlagSpec {
+        id: Id::Replication,
+        long: "replication",
+        value: Some(Value {
+            metavar: "N",
+            choices: &[],
+        }),
+        origin: Origin::New,
+        section: Section::Destination,
+        help: "Store N copies of each block (default: the cluster's \
+               defaultCollectionReplication) and record N as the collection's \
+               replication_desired.",
+        man: "Each block is written until Keep confirms N replicas \
+              (X-Keep-Replicas-Stored). A collection copied into the target project \
+              gets the setting too; a collection that is reused as it is keeps its \
+              own, and a warning says so.",
+        ..SWITCH
+    },
+    FlagSpec {
+        id: Id::StorageClasses,
+        long: "storage-classes",
+        value: Some(Value {
+            metavar: "CLASSES",
+            choices: &[],
+        }),
+        origin: Origin::New,
+        section: Section::Destination,
+        help: "Store the blocks in these storage classes (comma-separated; default: \
+               the cluster's default classes) and record them as the collection's \
+               storage_classes_desired.",
+        man: "Each block is written until Keep confirms every class \
+              (X-Keep-Storage-Classes-Confirmed); a cluster that does not confirm \
+              classes gets a warning and only the replica count is checked. A copied \
+              collection gets the classes too; a reused one keeps its own.",
         ..SWITCH
     },
 ];

@@ -47,8 +47,8 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::request::{
-    parse_target, py_repr, CollectionId, ImageArg, Input, List, Progress, ProgressChoice, Project,
-    Request, Source, TagGivenTwice, TargetError, Upload,
+    parse_target, py_repr, CollectionId, ImageArg, Input, List, OutputFormat, Progress,
+    ProgressChoice, Project, Request, Source, Storage, TagGivenTwice, TargetError, Upload,
 };
 use flags::{Id, OptName, OptionString, Origin};
 
@@ -86,6 +86,10 @@ pub struct Args {
     pub retries: u64,
     pub source: Option<OsString>,
     pub from: Option<SourceKind>,
+    pub dry_run: bool,
+    pub format: OutputFormat,
+    pub replication: Option<u32>,
+    pub storage_classes: Option<Vec<String>>,
     /// The first positional.
     pub image: Option<String>,
     /// The second positional.
@@ -108,6 +112,10 @@ impl Default for Args {
             retries: DEFAULT_RETRIES,
             source: None,
             from: None,
+            dry_run: false,
+            format: OutputFormat::Text,
+            replication: None,
+            storage_classes: None,
             image: None,
             tag: None,
         }
@@ -598,6 +606,21 @@ impl<'t> Consumer<'t> {
                     }
                 })
             }
+            Id::DryRun => a.dry_run = true,
+            Id::Format => {
+                a.format = match text()?.as_str() {
+                    "text" => OutputFormat::Text,
+                    "json" => OutputFormat::Json,
+                    other => {
+                        return Err(usage(format!(
+                            "argument --format: invalid choice: {} (choose from 'text', 'json')",
+                            py_repr(other)
+                        )))
+                    }
+                }
+            }
+            Id::Replication => a.replication = Some(parse_replication(&text()?)?),
+            Id::StorageClasses => a.storage_classes = Some(parse_storage_classes(&text()?)?),
         }
         Ok(None)
     }
@@ -693,6 +716,36 @@ fn parse_retries(text: &str) -> Result<u64, CliError> {
     }
 }
 
+/// `--replication N`: a whole number of copies, at least 1.
+fn parse_replication(text: &str) -> Result<u32, CliError> {
+    match text.trim().parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(usage(format!(
+            "argument --replication: invalid value: {} (a number of copies, 1 or more)",
+            py_repr(text)
+        ))),
+    }
+}
+
+/// `--storage-classes A,B`: names separated by commas (spaces around them
+/// ignored), sorted and without duplicates, as Keep is asked for them.
+fn parse_storage_classes(text: &str) -> Result<Vec<String>, CliError> {
+    let mut classes: Vec<String> = text.split(',').map(|c| c.trim().to_string()).collect();
+    let bad = classes
+        .iter()
+        .any(|c| c.is_empty() || c.contains(|ch: char| ch.is_whitespace() || ch == '='));
+    if bad {
+        return Err(usage(format!(
+            "argument --storage-classes: invalid value: {} (class names separated by commas, \
+             such as 'default,archive')",
+            py_repr(text)
+        )));
+    }
+    classes.sort();
+    classes.dedup();
+    Ok(classes)
+}
+
 /// The checks that involve the new options, made after the legacy parser's
 /// own, so a legacy command line fails exactly as it did.
 fn check_new_forms(args: &Args) -> Result<(), CliError> {
@@ -730,11 +783,13 @@ impl Args {
             (None, None) => {
                 return Ok(Request::List(List {
                     retries: self.retries,
+                    format: self.format,
                 }))
             }
             (None, Some(image)) if image == "images" => {
                 return Ok(Request::List(List {
                     retries: self.retries,
+                    format: self.format,
                 }))
             }
             (None, Some(image)) => Source::Daemon(
@@ -784,6 +839,12 @@ impl Args {
             resume: self.resume && self.cache,
             cache: self.cache,
             retries: self.retries,
+            dry_run: self.dry_run,
+            format: self.format,
+            storage: Storage {
+                replication: self.replication,
+                classes: self.storage_classes,
+            },
         }))
     }
 }

@@ -397,39 +397,6 @@ const LEGACY: &[(&[&str], Want)] = &[
     (&["--retri"], usage("argument --retries: expected one argument")),
     (&["--retrie"], usage("argument --retries: expected one argument")),
     (&["--retries"], usage("argument --retries: expected one argument")),
-    (&["--d"], usage("unrecognized arguments: --d")),
-    (&["--dr"], usage("unrecognized arguments: --dr")),
-    (&["--dry"], usage("unrecognized arguments: --dry")),
-    (&["--dry-"], usage("unrecognized arguments: --dry-")),
-    (&["--dry-r"], usage("unrecognized arguments: --dry-r")),
-    (&["--dry-ru"], usage("unrecognized arguments: --dry-ru")),
-    (&["--dry-run"], usage("unrecognized arguments: --dry-run")),
-    (&["--form"], usage("unrecognized arguments: --form")),
-    (&["--forma"], usage("unrecognized arguments: --forma")),
-    (&["--format"], usage("unrecognized arguments: --format")),
-    (&["--rep"], usage("unrecognized arguments: --rep")),
-    (&["--repl"], usage("unrecognized arguments: --repl")),
-    (&["--repli"], usage("unrecognized arguments: --repli")),
-    (&["--replic"], usage("unrecognized arguments: --replic")),
-    (&["--replica"], usage("unrecognized arguments: --replica")),
-    (&["--replicat"], usage("unrecognized arguments: --replicat")),
-    (&["--replicati"], usage("unrecognized arguments: --replicati")),
-    (&["--replicatio"], usage("unrecognized arguments: --replicatio")),
-    (&["--replication"], usage("unrecognized arguments: --replication")),
-    (&["--st"], usage("unrecognized arguments: --st")),
-    (&["--sto"], usage("unrecognized arguments: --sto")),
-    (&["--stor"], usage("unrecognized arguments: --stor")),
-    (&["--stora"], usage("unrecognized arguments: --stora")),
-    (&["--storag"], usage("unrecognized arguments: --storag")),
-    (&["--storage"], usage("unrecognized arguments: --storage")),
-    (&["--storage-"], usage("unrecognized arguments: --storage-")),
-    (&["--storage-c"], usage("unrecognized arguments: --storage-c")),
-    (&["--storage-cl"], usage("unrecognized arguments: --storage-cl")),
-    (&["--storage-cla"], usage("unrecognized arguments: --storage-cla")),
-    (&["--storage-clas"], usage("unrecognized arguments: --storage-clas")),
-    (&["--storage-class"], usage("unrecognized arguments: --storage-class")),
-    (&["--storage-classe"], usage("unrecognized arguments: --storage-classe")),
-    (&["--storage-classes"], usage("unrecognized arguments: --storage-classes")),
     (&[], run(|_| {})),
     (&["images"], run(|a| { a.image = s("images"); })),
     (&["images", "x"], run(|a| { a.image = s("images"); a.tag = s("x"); })),
@@ -724,8 +691,9 @@ const NEW_FORMS: &[(&[&str], Want)] = &[
     // Legacy errors still come first.
     (&["--project-uuid=source", "a", "b", "c"], usage("unrecognized arguments: c")),
     (&["--from=file", "--pro"], usage("ambiguous option: --pro could match --project-uuid, --progress")),
-    // Options that do not exist yet stay unknown.
-    (&["--dry-run"], usage("unrecognized arguments: --dry-run")),
+    // Legacy refused --dry-run, --format, --replication, --storage-classes
+    // and every prefix of them ("unrecognized arguments"): they are new
+    // options now (`output_and_storage_options`).
 ];
 
 const SOURCE_PROJECT: &str =
@@ -821,6 +789,9 @@ fn upload(source: Source) -> Upload {
         resume: true,
         cache: true,
         retries: DEFAULT_RETRIES,
+        dry_run: false,
+        format: OutputFormat::Text,
+        storage: Storage::default(),
     }
 }
 
@@ -845,13 +816,19 @@ fn listing() {
     ] {
         assert_eq!(
             request(argv, &NOT_A_TTY),
-            Ok(Request::List(List { retries: 10 })),
+            Ok(Request::List(List {
+                retries: 10,
+                format: OutputFormat::Text
+            })),
             "{argv:?}"
         );
     }
     assert_eq!(
         request(&["--retries=3"], &TTY),
-        Ok(Request::List(List { retries: 3 }))
+        Ok(Request::List(List {
+            retries: 3,
+            format: OutputFormat::Text
+        }))
     );
 }
 
@@ -1092,4 +1069,115 @@ fn prog_is_the_basename() {
     );
     assert_eq!(prog_name(Some(OsStr::new("kd"))), "kd");
     assert_eq!(prog_name(None), "arv-keepdocker");
+}
+
+/// `--dry-run`, `--format`, `--replication`, `--storage-classes`: values,
+/// abbreviations (only where no legacy option matches), and errors.
+#[test]
+fn output_and_storage_options() {
+    check(&[
+        (&["--dry-run", "img"], run(|a| {
+            a.dry_run = true;
+            a.image = s("img");
+        })),
+        (&["--d", "img"], run(|a| {
+            a.dry_run = true;
+            a.image = s("img");
+        })),
+        (&["--format=json"], run(|a| a.format = OutputFormat::Json)),
+        (&["--form", "text"], run(|a| a.format = OutputFormat::Text)),
+        (&["--format", "yaml"], usage("argument --format: invalid choice: 'yaml' (choose from 'text', 'json')")),
+        (&["--replication", "3", "img"], run(|a| {
+            a.replication = Some(3);
+            a.image = s("img");
+        })),
+        (&["--rep=1", "img"], run(|a| {
+            a.replication = Some(1);
+            a.image = s("img");
+        })),
+        (&["--replication", "0", "img"], usage("argument --replication: invalid value: '0' (a number of copies, 1 or more)")),
+        (&["--replication", "x", "img"], usage("argument --replication: invalid value: 'x' (a number of copies, 1 or more)")),
+        (&["--storage-classes", "default, archive,default", "img"], run(|a| {
+            a.storage_classes = Some(vec!["archive".into(), "default".into()]);
+            a.image = s("img");
+        })),
+        (&["--st=hot", "img"], run(|a| {
+            a.storage_classes = Some(vec!["hot".into()]);
+            a.image = s("img");
+        })),
+        (&["--storage-classes", "a,,b", "img"], usage("argument --storage-classes: invalid value: 'a,,b' (class names separated by commas, such as 'default,archive')")),
+        // Legacy abbreviations keep their meaning and their candidates.
+        (&["--s"], run(|a| a.silent = true)),
+        (&["--f"], usage("ambiguous option: --f could match --force, --force-image-format")),
+        (&["--r"], usage("ambiguous option: --r could match --resume, --retries")),
+        (&["--re"], usage("ambiguous option: --re could match --resume, --retries")),
+    ]);
+}
+
+#[test]
+fn new_options_reach_the_request() {
+    let got = request(
+        &[
+            "--dry-run",
+            "--format=json",
+            "--replication=2",
+            "--storage-classes=b,a",
+            "img",
+        ],
+        &NOT_A_TTY,
+    );
+    assert_eq!(
+        got,
+        Ok(Request::Upload(Upload {
+            dry_run: true,
+            format: OutputFormat::Json,
+            storage: Storage {
+                replication: Some(2),
+                classes: Some(vec!["a".into(), "b".into()]),
+            },
+            ..upload(daemon("img", "latest"))
+        }))
+    );
+    assert_eq!(
+        request(&["--format", "json", "images"], &NOT_A_TTY),
+        Ok(Request::List(List {
+            retries: 10,
+            format: OutputFormat::Json
+        }))
+    );
+}
+
+/// Every prefix of a new option that no legacy option starts with now
+/// names that option (legacy: "unrecognized arguments"); the others keep
+/// their legacy outcome, which `LEGACY` pins.
+#[test]
+fn every_free_prefix_of_a_new_option_names_it() {
+    for (long, value) in [
+        ("dry-run", None),
+        ("format", Some("json")),
+        ("replication", Some("2")),
+        ("storage-classes", Some("a")),
+    ] {
+        for end in 1..=long.len() {
+            let prefix = format!("--{}", &long[..end]);
+            let legacy_match = flags::option_strings().any(|o| {
+                o.flag.origin == Origin::Legacy && o.is_long() && o.to_string().starts_with(&prefix)
+            });
+            if legacy_match {
+                continue;
+            }
+            let mut argv = vec![prefix.clone()];
+            argv.extend(value.map(String::from));
+            let Ok(Parsed::Run(args)) = parse(argv.iter().map(String::as_str)) else {
+                panic!("{argv:?} did not parse");
+            };
+            let set = match long {
+                "dry-run" => args.dry_run,
+                "format" => args.format == OutputFormat::Json,
+                "replication" => args.replication == Some(2),
+                _ => args.storage_classes == Some(vec!["a".to_string()]),
+            };
+            assert!(set, "{argv:?}");
+        }
+    }
 }

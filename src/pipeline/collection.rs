@@ -10,13 +10,14 @@
 
 use serde_json::{json, Value};
 
-use super::{format, source, Plan};
+use super::report::{CollectionAction, CollectionReport};
+use super::{format, source, Plan, Session};
 use crate::arvados::api::{ApiClient, Collection, Link, ListParams};
 use crate::arvados::manifest::portable_data_hash;
 use crate::arvados::upload::Uploaded;
 use crate::error::Result;
 use crate::log;
-use crate::request::{Input, RepoTag};
+use crate::request::{Input, RepoTag, Storage};
 use crate::timestamp::{parse_naive, Naive};
 
 /// Link class of the image id link.
@@ -64,16 +65,26 @@ pub enum Made {
 /// Phase 1's result.
 #[derive(Clone, Debug)]
 pub struct Ensured {
-    /// The target collection's UUID.
-    pub uuid: String,
+    /// The target collection (its UUID is `None` only in a dry run, for a
+    /// collection that would be created).
+    pub collection: CollectionReport,
     pub facts: ImageFacts,
     pub made: Made,
+    /// Bytes this run wrote to Keep (or, in a dry run, would write).
+    pub bytes_uploaded: u64,
+    /// Bytes of the archive already in Keep that the collection reuses.
+    pub bytes_reused: u64,
 }
 
 impl Ensured {
     /// Whether the collection was made from a new upload.
     pub fn is_fresh(&self) -> bool {
         matches!(self.made, Made::Fresh)
+    }
+
+    /// The target collection's UUID.
+    pub fn uuid(&self) -> Option<&str> {
+        self.collection.uuid.as_deref()
     }
 }
 
@@ -96,19 +107,130 @@ pub fn repo_tag_property(repo_tag: Option<&RepoTag>) -> Value {
 
 /// The create body of a collection holding `manifest_text`: a fresh upload
 /// and a copy of an existing image have the same shape.
+/// `--replication` and `--storage-classes` are recorded as the
+/// collection's `replication_desired` and `storage_classes_desired`;
+/// without them legacy's `null` and the server's default classes.
 pub fn collection_body(
     manifest_text: &str,
     name: &str,
     owner: &str,
     repo_tag: Option<&RepoTag>,
+    storage: &Storage,
 ) -> Value {
-    json!({
+    let mut body = json!({
         "manifest_text": manifest_text,
         "name": name,
         "owner_uuid": owner,
-        "replication_desired": null,
+        "replication_desired": storage.replication,
         "properties": {"docker-image-repo-tag": repo_tag_property(repo_tag)},
+    });
+    if let Some(classes) = &storage.classes {
+        body["storage_classes_desired"] = json!(classes);
+    }
+    body
+}
+
+/// Creates a collection from `body` (nothing in a dry run) and says what
+/// it is: the server's record, or in a dry run what the body asks for. An
+/// interrupted run's leftover is adopted instead of made again (see
+/// [`create_or_adopt`]); the report then says `Reuse`.
+pub fn create_collection(
+    cx: &Session<'_>,
+    body: &Value,
+    action: CollectionAction,
+    copied_from: Option<&str>,
+    force: bool,
+) -> Result<CollectionReport> {
+    let manifest = body["manifest_text"].as_str().unwrap_or("");
+    let owner = body["owner_uuid"].as_str().unwrap_or("").to_string();
+    if cx.dry_run {
+        return Ok(CollectionReport {
+            action,
+            uuid: None,
+            portable_data_hash: portable_data_hash(manifest),
+            name: body["name"].as_str().map(String::from),
+            owner_uuid: owner,
+            replication_desired: body["replication_desired"]
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok()),
+            storage_classes_desired: serde_json::from_value(
+                body["storage_classes_desired"].clone(),
+            )
+            .ok(),
+            copied_from: copied_from.map(String::from),
+        });
+    }
+    let Created {
+        collection,
+        adopted,
+    } = create_or_adopt(&cx.api, body, force)?;
+    Ok(CollectionReport {
+        action: if adopted {
+            CollectionAction::Reuse
+        } else {
+            action
+        },
+        uuid: Some(collection.uuid),
+        portable_data_hash: collection
+            .portable_data_hash
+            .unwrap_or_else(|| portable_data_hash(manifest)),
+        name: collection.name,
+        owner_uuid: collection.owner_uuid.unwrap_or(owner),
+        replication_desired: collection.replication_desired,
+        storage_classes_desired: collection.storage_classes_desired,
+        copied_from: copied_from.map(String::from),
     })
+}
+
+/// An existing collection used as it is. If `--replication` or
+/// `--storage-classes` ask for something else than it records, a warning
+/// says that it is kept as it is (only collections this run creates get
+/// them).
+pub fn reused_collection(c: &Collection, storage: &Storage) -> CollectionReport {
+    let mut recorded_classes = c.storage_classes_desired.clone();
+    if let Some(classes) = recorded_classes.as_mut() {
+        classes.sort();
+        classes.dedup();
+    }
+    let replication_differs = storage
+        .replication
+        .is_some_and(|n| c.replication_desired != Some(n));
+    let classes_differ = storage
+        .classes
+        .as_ref()
+        .is_some_and(|want| recorded_classes.as_ref() != Some(want));
+    if replication_differs || classes_differ {
+        let shown = |v: Option<String>| v.unwrap_or_else(|| "the cluster default".into());
+        log::warning(&format!(
+            "collection {} already holds the image and is used as it is, with replication \
+             {} and storage classes {}; --replication and --storage-classes apply only to \
+             collections this run creates (--force uploads a new one)",
+            c.uuid,
+            shown(c.replication_desired.map(|n| n.to_string())),
+            shown(recorded_classes.as_ref().map(|v| v.join(","))),
+        ));
+    }
+    CollectionReport {
+        action: CollectionAction::Reuse,
+        uuid: Some(c.uuid.clone()),
+        portable_data_hash: c
+            .portable_data_hash
+            .clone()
+            .unwrap_or_else(|| portable_data_hash(c.manifest_text.as_deref().unwrap_or(""))),
+        name: c.name.clone(),
+        owner_uuid: c.owner_uuid.clone().unwrap_or_default(),
+        replication_desired: c.replication_desired,
+        storage_classes_desired: c.storage_classes_desired.clone(),
+        copied_from: None,
+    }
+}
+
+/// The size of the image archive a collection's manifest holds (0 when
+/// the manifest is not an image collection's).
+pub fn archive_bytes(manifest: &str) -> u64 {
+    super::from_collection::image_file_of(manifest)
+        .map(|file| file.segments.iter().map(|&(_, size)| size).sum())
+        .unwrap_or(0)
 }
 
 /// Legacy `docker_link_sort_key`: (image_timestamp, created_at), both read
@@ -168,6 +290,9 @@ pub fn find_existing(
             "owner_uuid".into(),
             "name".into(),
             "manifest_text".into(),
+            "portable_data_hash".into(),
+            "replication_desired".into(),
+            "storage_classes_desired".into(),
         ]),
     )?;
     if collections.is_empty() {
@@ -230,7 +355,7 @@ pub fn find_by_manifest_digest(api: &ApiClient, digest: &str) -> Result<Option<S
 /// the target project owns, else a copy of the most preferred one's
 /// manifest into it (no bytes move).
 pub fn ensure_from_existing(
-    api: &ApiClient,
+    cx: &Session<'_>,
     existing: Existing,
     facts: ImageFacts,
     plan: &Plan,
@@ -239,32 +364,42 @@ pub fn ensure_from_existing(
         .collections
         .iter()
         .find(|c| c.owner_uuid.as_deref() == Some(plan.owner.as_str()));
-    let uuid = match owned {
-        Some(c) => c.uuid.clone(),
+    let source = owned.unwrap_or(&existing.collections[0]);
+    let manifest = source.manifest_text.as_deref().unwrap_or("");
+    let bytes_reused = archive_bytes(manifest);
+    let collection = match owned {
+        Some(c) => reused_collection(c, &cx.storage),
         None => {
-            let source = &existing.collections[0];
             let name = collection_name(plan.name.as_deref(), facts.repo_tag.as_ref(), &facts.id);
             let body = collection_body(
-                source.manifest_text.as_deref().unwrap_or(""),
+                manifest,
                 &name,
                 &plan.owner,
                 facts.repo_tag.as_ref(),
+                &cx.storage,
             );
-            create_or_adopt(api, &body, plan.force)?.uuid
+            create_collection(
+                cx,
+                &body,
+                CollectionAction::Copy,
+                Some(&source.uuid),
+                plan.force,
+            )?
         }
     };
     Ok(Ensured {
-        uuid,
+        collection,
         facts,
         made: Made::Existing(existing),
+        bytes_uploaded: 0,
+        bytes_reused,
     })
 }
 
 /// The collection [`create_or_adopt`] gives.
 #[derive(Clone, Debug)]
 pub struct Created {
-    pub uuid: String,
-    pub name: Option<String>,
+    pub collection: Collection,
     /// An interrupted run's leftover, reused.
     pub adopted: bool,
 }
@@ -291,16 +426,13 @@ pub fn create_or_adopt(api: &ApiClient, body: &Value, force: bool) -> Result<Cre
                 found.portable_data_hash.as_deref().unwrap_or_default()
             ));
             return Ok(Created {
-                uuid: found.uuid,
-                name: found.name,
+                collection: found,
                 adopted: true,
             });
         }
     }
-    let made = api.create_collection(body)?;
     Ok(Created {
-        uuid: made.uuid,
-        name: made.name,
+        collection: api.create_collection(body)?,
         adopted: false,
     })
 }
@@ -338,6 +470,8 @@ pub fn leftover_query(body: &Value) -> ListParams {
                 "name",
                 "portable_data_hash",
                 "properties",
+                "replication_desired",
+                "storage_classes_desired",
             ]
             .map(String::from)
             .to_vec(),
@@ -350,18 +484,18 @@ pub fn leftover_query(body: &Value) -> ListParams {
 /// Creates the collection of a fresh upload, in one call with its final
 /// name, owner and properties.
 pub fn create_fresh(
-    api: &ApiClient,
+    cx: &Session<'_>,
     uploaded: &Uploaded,
     facts: ImageFacts,
     plan: &Plan,
 ) -> Result<Ensured> {
-    create_fresh_recording(api, uploaded, facts, plan, None)
+    create_fresh_recording(cx, uploaded, facts, plan, None)
 }
 
 /// [`create_fresh`], recording `manifest_digest` (the id a containerd-store
 /// daemon gave the image) as the [`MANIFEST_DIGEST`] property.
 pub fn create_fresh_recording(
-    api: &ApiClient,
+    cx: &Session<'_>,
     uploaded: &Uploaded,
     facts: ImageFacts,
     plan: &Plan,
@@ -369,25 +503,34 @@ pub fn create_fresh_recording(
 ) -> Result<Ensured> {
     let name = collection_name(plan.name.as_deref(), facts.repo_tag.as_ref(), &facts.id);
     let manifest = uploaded.manifest(&format!("{}.tar", facts.id));
-    let mut body = collection_body(&manifest, &name, &plan.owner, facts.repo_tag.as_ref());
+    let mut body = collection_body(
+        &manifest,
+        &name,
+        &plan.owner,
+        facts.repo_tag.as_ref(),
+        &cx.storage,
+    );
     if let Some(digest) = manifest_digest {
         body["properties"][MANIFEST_DIGEST] = Value::String(digest.to_string());
     }
-    let made = create_or_adopt(api, &body, plan.force)?;
-    if !made.adopted {
+    let collection = create_collection(cx, &body, CollectionAction::Upload, None, plan.force)?;
+    // An adopted leftover was saved by the run that left it.
+    if !cx.dry_run && collection.action == CollectionAction::Upload {
         log::log(
             log::ARV_PUT,
             log::Level::Info,
             &format!(
                 "Collection saved as '{}'",
-                made.name.as_deref().unwrap_or(&name)
+                collection.name.as_deref().unwrap_or(&name)
             ),
         );
     }
     Ok(Ensured {
-        uuid: made.uuid,
+        collection,
         facts,
         made: Made::Fresh,
+        bytes_uploaded: uploaded.size,
+        bytes_reused: 0,
     })
 }
 
@@ -439,7 +582,7 @@ fn archive_to_collection(
                     repo_tag,
                     created: None,
                 };
-                return ensure_from_existing(api, existing, facts, plan);
+                return ensure_from_existing(cx, existing, facts, plan);
             }
             let (uploaded, image) =
                 source::stream_to_keep_resuming(cx.keep()?, archive, plan.progress, checkpoint)?;
@@ -449,7 +592,7 @@ fn archive_to_collection(
                 repo_tag,
                 created: image.created,
             };
-            return create_fresh(api, &uploaded, facts, plan);
+            return create_fresh(cx, &uploaded, facts, plan);
         }
     }
 
@@ -465,7 +608,10 @@ fn archive_to_collection(
                 repo_tag,
                 created: image.created,
             };
-            return ensure_from_existing(api, existing, facts, plan);
+            // The blocks are in Keep already (harmless); say so.
+            let mut ensured = ensure_from_existing(cx, existing, facts, plan)?;
+            ensured.bytes_uploaded = uploaded.size;
+            return Ok(ensured);
         }
     }
     let facts = ImageFacts {
@@ -473,7 +619,7 @@ fn archive_to_collection(
         repo_tag,
         created: image.created,
     };
-    create_fresh(api, &uploaded, facts, plan)
+    create_fresh(cx, &uploaded, facts, plan)
 }
 
 #[cfg(test)]
@@ -509,13 +655,33 @@ mod tests {
 
     #[test]
     fn collection_body_has_final_properties() {
-        let body = collection_body(". x 0:0:f\n", "n", "zzzzz-tpzed-000000000000000", None);
+        let legacy = Storage::default();
+        let body = collection_body(
+            ". x 0:0:f\n",
+            "n",
+            "zzzzz-tpzed-000000000000000",
+            None,
+            &legacy,
+        );
         assert_eq!(body["properties"], json!({"docker-image-repo-tag": null}));
         assert_eq!(body["owner_uuid"], "zzzzz-tpzed-000000000000000");
-        let body = collection_body("", "n", "o", Some(&rt("a/b", "c")));
+        // Legacy's explicit null, and no storage_classes_desired key.
+        assert_eq!(body["replication_desired"], Value::Null);
+        assert!(body.get("storage_classes_desired").is_none());
+        let body = collection_body("", "n", "o", Some(&rt("a/b", "c")), &legacy);
         assert_eq!(
             body["properties"],
             json!({"docker-image-repo-tag": "a/b:c"})
+        );
+        let storage = Storage {
+            replication: Some(3),
+            classes: Some(vec!["archive".into(), "default".into()]),
+        };
+        let body = collection_body("", "n", "o", None, &storage);
+        assert_eq!(body["replication_desired"], json!(3));
+        assert_eq!(
+            body["storage_classes_desired"],
+            json!(["archive", "default"])
         );
     }
 
@@ -527,6 +693,7 @@ mod tests {
             "Docker image x",
             "zzzzz-j7d0g-0123456789abcde",
             None,
+            &Storage::default(),
         );
         let q = leftover_query(&body);
         assert_eq!(

@@ -123,7 +123,7 @@ pub fn ensure_from_daemon(
                     repo_tag,
                     created: None,
                 };
-                return collection::ensure_from_existing(api, existing, facts, plan);
+                return collection::ensure_from_existing(cx, existing, facts, plan);
             }
         }
     }
@@ -145,7 +145,7 @@ pub fn ensure_from_daemon(
         created: archive.created,
     };
     if archive.image_id == id {
-        return collection::create_fresh(api, &uploaded, facts, plan);
+        return collection::create_fresh(cx, &uploaded, facts, plan);
     }
     // A containerd image store: the id compute nodes load the image by is
     // the config digest in the archive; Docker's id is recorded beside it.
@@ -161,14 +161,14 @@ pub fn ensure_from_daemon(
         // store: adopt it (the blocks just written are harmless).
         if let Some(existing) = collection::find_existing(api, &facts.id, facts.repo_tag.as_ref())?
         {
-            return collection::ensure_from_existing(api, existing, facts, plan);
+            return collection::ensure_from_existing(cx, existing, facts, plan);
         }
     }
-    collection::create_fresh_recording(api, &uploaded, facts, plan, Some(&id))
+    collection::create_fresh_recording(cx, &uploaded, facts, plan, Some(&id))
 }
 
 /// How messages name the image asked for.
-fn describe(image: &ImageArg) -> String {
+pub fn describe(image: &ImageArg) -> String {
     match image {
         ImageArg::Name(name) => name.to_string(),
         ImageArg::Id(id) => format!("sha256:{}", id.as_str()),

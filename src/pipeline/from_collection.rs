@@ -22,10 +22,11 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use serde_json::{json, Value};
 
 use super::collection::{
-    collection_body, collection_name, create_or_adopt, find_existing, Ensured, Existing,
-    ImageFacts, Made, HASH, REPO_TAG,
+    collection_body, collection_name, create_collection, find_existing, reused_collection, Ensured,
+    Existing, ImageFacts, Made, HASH, REPO_TAG,
 };
-use super::{checkpoint, format, resolve_owner, tags, Plan, Session};
+use super::report::CollectionAction;
+use super::{check_writable, checkpoint, finish, format, tags, Plan, Session};
 use crate::arvados::api::{ApiClient, Collection, Link};
 use crate::arvados::keep_read::{BlockSource, KeepFile};
 use crate::arvados::manifest::{unescape_name, Locator};
@@ -48,13 +49,14 @@ pub fn run(
     given: Option<&RepoTag>,
     stdout: &mut dyn Write,
 ) -> Result<()> {
-    let session = Session::open(cx)?;
+    let session = Session::open(cx, upload)?;
     let api = &session.api;
     let target = match &upload.project {
         Project::SourceProject => None,
-        project => Some(resolve_owner(api, project)?),
+        project => Some(session.owner(project)?),
     };
     let source = find_source(api, id, target.as_deref())?;
+    let target_is_source = target.is_none();
     let owner = match target {
         Some(owner) => owner,
         None => source.owner_uuid.clone().ok_or_else(|| {
@@ -64,6 +66,9 @@ pub fn run(
             ))
         })?,
     };
+    if target_is_source && session.dry_run {
+        check_writable(api, &owner)?;
+    }
     let image = image_file(&source)?;
     let formats = session.discovery.docker_image_formats.as_deref();
     format::ensure_supported(&image.id, formats, upload.force_image_format)?;
@@ -87,12 +92,11 @@ pub fn run(
             Some(archive_created(keep, &source, &image)?)
         }
     };
-    let ensured = ensure_target(api, &source, &image, repo_tag, existing, created, &plan)?;
-    tags::ensure_tags(api, &ensured, &plan.owner)?;
-    writeln!(stdout, "{}", ensured.uuid).map_err(|source| Error::Input {
-        what: "standard output".into(),
-        source,
-    })
+    let ensured = ensure_target(
+        &session, &source, &image, repo_tag, existing, created, &plan,
+    )?;
+    let links = tags::ensure_tags(&session, &ensured, &plan.owner)?;
+    finish(upload, ensured, links, true, stdout)
 }
 
 /// The fields read from the source collection.
@@ -105,6 +109,8 @@ fn source_fields() -> Vec<String> {
         "manifest_text",
         "properties",
         "modified_at",
+        "replication_desired",
+        "storage_classes_desired",
     ]
     .map(String::from)
     .to_vec()
@@ -494,7 +500,7 @@ fn repo_tag_links_on(api: &ApiClient, repo_tag: &RepoTag, uuid: &str) -> Result<
 /// is readable); then `created` is the archive's timestamp and stands in
 /// for the missing hash link's properties.
 fn ensure_target(
-    api: &ApiClient,
+    cx: &Session<'_>,
     source: &Collection,
     image: &ImageFile,
     repo_tag: Option<RepoTag>,
@@ -514,13 +520,12 @@ fn ensure_target(
         .collections
         .iter()
         .find(|c| c.owner_uuid.as_deref() == Some(owner))
-        .filter(|_| !plan.force)
-        .map(|c| c.uuid.clone());
+        .filter(|_| !plan.force);
     let is_target = source.owner_uuid.as_deref() == Some(owner);
-    let uuid = if is_target {
-        source.uuid.clone()
-    } else if let Some(uuid) = adopted {
-        uuid
+    let collection = if is_target {
+        reused_collection(source, &cx.storage)
+    } else if let Some(adopted) = adopted {
+        reused_collection(adopted, &cx.storage)
     } else {
         let name = collection_name(plan.name.as_deref(), repo_tag.as_ref(), &image.id);
         let body = collection_body(
@@ -528,16 +533,24 @@ fn ensure_target(
             &name,
             owner,
             repo_tag.as_ref(),
+            &cx.storage,
         );
-        let made = create_or_adopt(api, &body, plan.force)?;
-        if !made.adopted {
+        let made = create_collection(
+            cx,
+            &body,
+            CollectionAction::Copy,
+            Some(&source.uuid),
+            plan.force,
+        )?;
+        if let Some(uuid) = &made.uuid {
             log::info(&format!(
-                "copied collection {} into {owner} as {} (no data moved)",
-                source.uuid, made.uuid
+                "copied collection {} into {owner} as {uuid} (no data moved)",
+                source.uuid
             ));
         }
-        made.uuid
+        made
     };
+    let uuid = collection.uuid.clone().unwrap_or_default();
     // A repo+tag link on a source that has no hash link is not in
     // `existing`; look for it on the source itself (an adopted collection
     // is in `existing`, a fresh copy has no links).
@@ -546,7 +559,7 @@ fn ensure_target(
         if is_target && !known {
             existing
                 .repo_tag_links
-                .extend(repo_tag_links_on(api, rt, &uuid)?);
+                .extend(repo_tag_links_on(&cx.api, rt, &uuid)?);
         }
     }
     let timestamp = existing
@@ -557,7 +570,9 @@ fn ensure_target(
         .and_then(Value::as_str)
         .map(String::from);
     Ok(Ensured {
-        uuid,
+        collection,
+        bytes_uploaded: 0,
+        bytes_reused: image.segments.iter().map(|&(_, size)| size).sum(),
         facts: ImageFacts {
             id: image.id.clone(),
             repo_tag,

@@ -9,7 +9,13 @@
 //!
 //! The UUID is printed only once the links exist, so a failure never leaves
 //! a printed UUID of a half-made image. With `--silent` a fresh upload
-//! prints nothing (legacy).
+//! prints nothing (legacy). `--format=json` prints the [`report::Report`]
+//! instead, even with `--silent`.
+//!
+//! `--dry-run` runs the same steps with every write left out: Keep blocks
+//! are hashed but not sent ([`KeepClient::dry_run`]), and the collection
+//! and link creations go through [`Session`], which skips them. What would
+//! have been made is printed as plan lines (or the JSON report).
 //!
 //! A collection source (`--source=UUID|PDH`) goes through the same two
 //! phases in `from_collection.rs`, which resolves its own target: with
@@ -20,6 +26,7 @@ pub mod collection;
 pub mod daemon;
 pub mod format;
 pub mod from_collection;
+pub mod report;
 pub mod source;
 pub mod tags;
 
@@ -27,14 +34,18 @@ use std::cell::{OnceCell, RefCell};
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::arvados::api::{ApiClient, Discovery};
+use serde_json::Value;
+
+use crate::arvados::api::{ApiClient, Collection, Discovery, Link};
 use crate::arvados::keep::KeepClient;
 use crate::error::{Error, Result};
 use crate::lock::ImageLock;
 use crate::log;
-use crate::request::{Input, Progress, Project, Source, Upload};
+use crate::request::{Input, OutputFormat, Progress, Project, Source, Storage, Upload};
 use crate::run::Context;
 use crate::settings::cache_subdir;
+use collection::Ensured;
+use report::{LinkReport, Report};
 
 /// What the phases need from the request, resolved.
 #[derive(Clone, Debug)]
@@ -57,6 +68,10 @@ pub struct Plan {
 pub struct Session<'a> {
     pub api: ApiClient,
     pub discovery: Discovery,
+    /// `--dry-run`: nothing is written to Keep or the API.
+    pub dry_run: bool,
+    /// `--replication`, `--storage-classes`.
+    pub storage: Storage,
     cx: &'a Context,
     keep: OnceCell<KeepClient>,
     lock_dir: Option<PathBuf>,
@@ -65,18 +80,25 @@ pub struct Session<'a> {
 
 impl<'a> Session<'a> {
     /// Reads the discovery document.
-    pub fn open(cx: &'a Context) -> Result<Session<'a>> {
+    pub fn open(cx: &'a Context, upload: &Upload) -> Result<Session<'a>> {
         let discovery = cx.api.discovery()?;
-        let lock_dir = match cache_subdir(&cx.env, "docker") {
-            Ok(dir) => Some(dir),
-            Err(e) => {
-                log::warning(&format!("{e}; uploading without the per-image lock"));
-                None
+        // A dry run takes no lock, so it makes no cache directory either.
+        let lock_dir = if upload.dry_run {
+            None
+        } else {
+            match cache_subdir(&cx.env, "docker") {
+                Ok(dir) => Some(dir),
+                Err(e) => {
+                    log::warning(&format!("{e}; uploading without the per-image lock"));
+                    None
+                }
             }
         };
         Ok(Session {
             api: cx.api.clone(),
             discovery,
+            dry_run: upload.dry_run,
+            storage: upload.storage.clone(),
             cx,
             keep: OnceCell::new(),
             lock_dir,
@@ -84,13 +106,27 @@ impl<'a> Session<'a> {
         })
     }
 
-    /// The Keep client, with the cluster's replication and storage classes.
+    /// The Keep client, with the cluster's replication and storage classes
+    /// unless `--replication` or `--storage-classes` say otherwise; in a dry
+    /// run it only hashes.
     pub fn keep(&self) -> Result<&KeepClient> {
         if let Some(keep) = self.keep.get() {
             return Ok(keep);
         }
         let config = self.cx.settings.client_config(&self.cx.env)?;
-        let keep = KeepClient::for_cluster(&self.api, &config, &self.discovery)?;
+        let mut keep = match &self.storage.classes {
+            // The cluster's default classes are not needed then.
+            Some(classes) => KeepClient::new(&self.api, &config)
+                .copies(self.discovery.default_replication())
+                .storage_classes(classes.clone()),
+            None => KeepClient::for_cluster(&self.api, &config, &self.discovery)?,
+        };
+        if let Some(copies) = self.storage.replication {
+            keep = keep.copies(copies);
+        }
+        if self.dry_run {
+            keep = keep.dry_run();
+        }
         Ok(self.keep.get_or_init(|| keep))
     }
 
@@ -131,9 +167,36 @@ impl<'a> Session<'a> {
         }
         Ok(())
     }
+
+    /// Creates a collection; `None` in a dry run.
+    pub fn create_collection(&self, body: &Value) -> Result<Option<Collection>> {
+        if self.dry_run {
+            return Ok(None);
+        }
+        self.api.create_collection(body).map(Some)
+    }
+
+    /// Creates a link; `None` in a dry run.
+    pub fn create_link(&self, body: &Value) -> Result<Option<Link>> {
+        if self.dry_run {
+            return Ok(None);
+        }
+        self.api.create_link(body).map(Some)
+    }
+
+    /// The target owner, resolved (and, in a dry run, checked writable,
+    /// since nothing else will ask the server).
+    pub fn owner(&self, project: &Project) -> Result<String> {
+        let owner = resolve_owner(&self.api, project)?;
+        if self.dry_run {
+            check_writable(&self.api, &owner)?;
+        }
+        Ok(owner)
+    }
 }
 
-/// Ensure the image collection exists, then its tags; print its UUID.
+/// Ensure the image collection exists, then its tags; print its UUID (or
+/// the report).
 pub fn run(cx: &Context, upload: &Upload, stdout: &mut dyn Write) -> Result<()> {
     log::set_silent(upload.silent);
     // A FIFO (`--source=<(docker save img)`) counts as a file too.
@@ -155,18 +218,30 @@ pub fn run(cx: &Context, upload: &Upload, stdout: &mut dyn Write) -> Result<()> 
         // of the two.
         let local = match &upload.source {
             Source::Daemon(image) => {
-                Some(s.spawn(|| daemon::resolve_local(image, upload.pull, upload.force)))
+                // A pull changes the Docker daemon: not in a dry run.
+                let pull = upload.pull && !upload.dry_run;
+                if upload.pull && upload.dry_run {
+                    log::info(&format!(
+                        "--dry-run: not pulling {}; planning with the image Docker has now",
+                        daemon::describe(image)
+                    ));
+                }
+                Some(s.spawn(move || daemon::resolve_local(image, pull, upload.force)))
             }
             Source::Given { .. } => None,
         };
-        let session = Session::open(cx)?;
+        let session = Session::open(cx, &upload)?;
         let plan = Plan {
-            owner: resolve_owner(&session.api, &upload.project)?,
+            owner: session.owner(&upload.project)?,
             name: upload.collection_name.clone(),
             force: upload.force,
             force_image_format: upload.force_image_format,
             progress: upload.progress,
-            resume: checkpoint::Mode::from_flags(upload.resume, upload.cache),
+            resume: if upload.dry_run {
+                checkpoint::Mode::Off
+            } else {
+                checkpoint::Mode::from_flags(upload.resume, upload.cache)
+            },
         };
         let ensured = match (&upload.source, &input, local) {
             (Source::Daemon(image), _, Some(local)) => {
@@ -182,14 +257,44 @@ pub fn run(cx: &Context, upload: &Upload, stdout: &mut dyn Write) -> Result<()> 
         };
         Ok((session, plan, ensured))
     })?;
-    tags::ensure_tags(&session.api, &ensured, &plan.owner)?;
-    if !(upload.silent && ensured.is_fresh()) {
-        writeln!(stdout, "{}", ensured.uuid).map_err(|source| Error::Input {
+    let links = tags::ensure_tags(&session, &ensured, &plan.owner)?;
+    // Legacy: with --silent a fresh upload does not print its UUID.
+    let uuid_line = !(upload.silent && ensured.is_fresh());
+    finish(&upload, ensured, links, uuid_line, stdout)
+}
+
+/// Prints the outcome: the collection UUID (legacy), the plan of a dry
+/// run, or the JSON report.
+pub fn finish(
+    upload: &Upload,
+    ensured: Ensured,
+    links: Vec<LinkReport>,
+    uuid_line: bool,
+    stdout: &mut dyn Write,
+) -> Result<()> {
+    let report = Report {
+        dry_run: upload.dry_run,
+        image_id: ensured.facts.id,
+        repo_tag: ensured.facts.repo_tag.map(|rt| rt.to_string()),
+        collection: ensured.collection,
+        links,
+        bytes_uploaded: ensured.bytes_uploaded,
+        bytes_reused: ensured.bytes_reused,
+    };
+    let text = match (upload.format, upload.dry_run) {
+        (OutputFormat::Json, _) => report.json(),
+        (OutputFormat::Text, true) => report.plan_lines(),
+        (OutputFormat::Text, false) if uuid_line => {
+            format!("{}\n", report.collection.uuid.unwrap_or_default())
+        }
+        (OutputFormat::Text, false) => String::new(),
+    };
+    stdout
+        .write_all(text.as_bytes())
+        .map_err(|source| Error::Input {
             what: "standard output".into(),
             source,
-        })?;
-    }
-    Ok(())
+        })
 }
 
 /// Whether `uuid` is `<5 alnum>-<kind>-<15 alnum>`, lowercase.
@@ -217,6 +322,23 @@ pub fn resolve_owner(api: &ApiClient, project: &Project) -> Result<String> {
         Project::SourceProject => Err(Error::SourceCollection(
             "--project-uuid=source needs a collection as --source".to_string(),
         )),
+    }
+}
+
+/// `--dry-run`: the owner must be writable by the caller, or the real run
+/// would be refused when it creates the collection. A server that does not
+/// say (`can_write` absent) is taken at its word later.
+pub fn check_writable(api: &ApiClient, owner: &str) -> Result<()> {
+    let can_write = if is_uuid_of(owner, "j7d0g") {
+        api.get_group(owner)?.can_write
+    } else if is_uuid_of(owner, "tpzed") {
+        api.get_user(owner)?.can_write
+    } else {
+        None
+    };
+    match can_write {
+        Some(false) => Err(Error::NotWritable(owner.to_string())),
+        _ => Ok(()),
     }
 }
 
