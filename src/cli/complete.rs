@@ -364,6 +364,9 @@ mod tests {
 
     #[test]
     fn zsh_descriptions_are_escaped() {
-        assert_eq!(zsh_description("Say it: 'x' [y]. More."), "Say it\\: '\\''x'\\'' \\[y\\]");
+        assert_eq!(
+            zsh_description("Say it: 'x' [y]. More."),
+            "Say it\\: '\\''x'\\'' \\[y\\]"
+        );
     }
 }

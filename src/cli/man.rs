@@ -287,8 +287,10 @@ fn examples(out: &mut Page) {
         ("List the images stored in Arvados:", &["arv-keepdocker"]),
         (
             "Upload an image from the local Docker daemon, pulling it first, into a project:",
-            &["arv-keepdocker --pull --project-uuid=zzzzz-j7d0g-0123456789abcde \\",
-              "    debian bookworm"],
+            &[
+                "arv-keepdocker --pull --project-uuid=zzzzz-j7d0g-0123456789abcde \\",
+                "    debian bookworm",
+            ],
         ),
         (
             "Upload an archive written by docker save, without Docker:",
@@ -296,19 +298,25 @@ fn examples(out: &mut Page) {
         ),
         (
             "Stream an image from another machine's Docker through standard input:",
-            &["ssh builder docker save example/hello:1.0 |",
-              "    arv-keepdocker --source=- example/hello:1.0"],
+            &[
+                "ssh builder docker save example/hello:1.0 |",
+                "    arv-keepdocker --source=- example/hello:1.0",
+            ],
         ),
         (
             "Give an image already in Arvados another tag, where it is:",
-            &["arv-keepdocker --source=zzzzz-4zz18-0123456789abcde \\",
-              "    --project-uuid=source example/hello:stable"],
+            &[
+                "arv-keepdocker --source=zzzzz-4zz18-0123456789abcde \\",
+                "    --project-uuid=source example/hello:stable",
+            ],
         ),
         (
             "Copy an image, by portable data hash, into another project (no data moves):",
-            &["arv-keepdocker --from=collection \\",
-              "    --source=0123456789abcdef0123456789abcdef+1234 \\",
-              "    --project-uuid=zzzzz-j7d0g-0123456789abcde example/hello:1.0"],
+            &[
+                "arv-keepdocker --from=collection \\",
+                "    --source=0123456789abcdef0123456789abcdef+1234 \\",
+                "    --project-uuid=zzzzz-j7d0g-0123456789abcde example/hello:1.0",
+            ],
         ),
     ];
     for (i, (what, lines)) in examples.iter().enumerate() {
@@ -534,7 +542,10 @@ pub(crate) fn plain_text(roff: &str) -> String {
                 .replace("\\e", "\\")
         })
         .collect();
-    text.join(" ").split_whitespace().collect::<Vec<_>>().join(" ")
+    text.join(" ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Compares a generated file with the committed one, or rewrites the
@@ -622,10 +633,7 @@ mod tests {
             "COMPATIBILITY",
             "SEE ALSO",
         ] {
-            assert!(
-                page.contains(&format!("\n.SH {section}\n")),
-                "no {section}"
-            );
+            assert!(page.contains(&format!("\n.SH {section}\n")), "no {section}");
         }
     }
 
