@@ -185,6 +185,8 @@ def zsh_complete(line, cwd):
         # --pull excludes --source, as the parser does
         ("arv-keepdocker --pull --s", ["--silent"]),
         ("arv-keepdocker --sil", ["--silent"]),
+        # -f is --force: not offered again
+        ("arv-keepdocker -f --for", ["--force-image-format"]),
         ("arv-keepdocker im", ["images"]),
     ],
 )

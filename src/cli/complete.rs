@@ -237,8 +237,15 @@ pub fn zsh() -> String {
             // They stop the parser: nothing after them matters.
             vec!["- *".to_string()]
         } else {
+            // Another spelling of the same action (`-f` for `--force`) adds
+            // nothing, so it is not offered again either.
+            let same_action = |other: &OptionString| {
+                std::ptr::eq(other.flag, opt.flag)
+                    && other.negated == opt.negated
+                    && other.name != opt.name
+            };
             all.iter()
-                .filter(|other| excludes(opt, other))
+                .filter(|other| excludes(opt, other) || same_action(other))
                 .map(|other| other.to_string())
                 .collect()
         };
@@ -360,6 +367,8 @@ mod tests {
         assert!(zsh.contains("'(--no-pull --source)--pull["), "{zsh}");
         assert!(zsh.contains("'(--pull)--source=["), "{zsh}");
         assert!(zsh.contains("'(- *)--help["));
+        assert!(zsh.contains("'(--force)-f["), "{zsh}");
+        assert!(zsh.contains("'(-f)--force["), "{zsh}");
     }
 
     #[test]
