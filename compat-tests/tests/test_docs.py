@@ -114,6 +114,10 @@ def test_bash_registers_the_function():
         (["--name", "x", ""], ["images"]),
         (["debian", ""], []),
         (["--source", "x.tar", ""], []),
+        # after --, arguments only
+        (["--", "--fr"], []),
+        (["--", "im"], ["images"]),
+        (["--", "img", ""], []),
     ],
 )
 def test_bash_candidates(words, expected):

@@ -20,13 +20,19 @@ _arv_keepdocker_words()
 _arv_keepdocker()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev= opt= prefix= word i
-    local positionals=0 source=
+    local positionals=0 source= ended=
     COMPREPLY=()
     (( COMP_CWORD > 0 )) && prev=${COMP_WORDS[COMP_CWORD-1]}
+    # After `--` every argument is positional.
+    for (( i = 1; i < COMP_CWORD; i++ )); do
+        [[ ${COMP_WORDS[i]} == -- ]] && ended=1
+    done
 
     # The value of an option: --opt VALUE, --opt=VALUE as one word, or as
     # the three words bash makes of it when '=' is in COMP_WORDBREAKS.
-    if [[ $cur == --*=* ]]; then
+    if [[ -n $ended ]]; then
+        opt=
+    elif [[ $cur == --*=* ]]; then
         opt=${cur%%=*} prefix=${cur%%=*}= cur=${cur#*=}
     elif [[ $cur == = && $prev == --* ]]; then
         opt=$prev cur=
@@ -62,7 +68,7 @@ _arv_keepdocker()
         return 0
     fi
 
-    if [[ $cur == -* ]]; then
+    if [[ $cur == -* && -z $ended ]]; then
         _arv_keepdocker_words '-h --help --version -f --force --force-image-format --pull --no-pull --project-uuid --name --progress --no-progress --batch-progress --silent --batch --resume --no-resume --cache --no-cache --retries --source --from'
         return 0
     fi
@@ -70,6 +76,13 @@ _arv_keepdocker()
     # The arguments before this one, skipping option values.
     for (( i = 1; i < COMP_CWORD; i++ )); do
         word=${COMP_WORDS[i]}
+        if [[ $word == -- ]]; then
+            ended=after
+            continue
+        elif [[ $ended == after ]]; then
+            (( positionals++ ))
+            continue
+        fi
         case $word in
             --source|--so|--sou|--sour|--sourc|--source=*|--so=*|--sou=*|--sour=*|--sourc=*)
                 source=1

@@ -119,13 +119,19 @@ _arv_keepdocker_words()
 _arv_keepdocker()
 {{
     local cur=${{COMP_WORDS[COMP_CWORD]}} prev= opt= prefix= word i
-    local positionals=0 source=
+    local positionals=0 source= ended=
     COMPREPLY=()
     (( COMP_CWORD > 0 )) && prev=${{COMP_WORDS[COMP_CWORD-1]}}
+    # After `--` every argument is positional.
+    for (( i = 1; i < COMP_CWORD; i++ )); do
+        [[ ${{COMP_WORDS[i]}} == -- ]] && ended=1
+    done
 
     # The value of an option: --opt VALUE, --opt=VALUE as one word, or as
     # the three words bash makes of it when '=' is in COMP_WORDBREAKS.
-    if [[ $cur == --*=* ]]; then
+    if [[ -n $ended ]]; then
+        opt=
+    elif [[ $cur == --*=* ]]; then
         opt=${{cur%%=*}} prefix=${{cur%%=*}}= cur=${{cur#*=}}
     elif [[ $cur == = && $prev == --* ]]; then
         opt=$prev cur=
@@ -146,7 +152,7 @@ _arv_keepdocker()
         return 0
     fi
 
-    if [[ $cur == -* ]]; then
+    if [[ $cur == -* && -z $ended ]]; then
         _arv_keepdocker_words '{all_options}'
         return 0
     fi
@@ -154,6 +160,13 @@ _arv_keepdocker()
     # The arguments before this one, skipping option values.
     for (( i = 1; i < COMP_CWORD; i++ )); do
         word=${{COMP_WORDS[i]}}
+        if [[ $word == -- ]]; then
+            ended=after
+            continue
+        elif [[ $ended == after ]]; then
+            (( positionals++ ))
+            continue
+        fi
         case $word in
             {source_spellings}|{source_abbrev_eq})
                 source=1
