@@ -1,6 +1,6 @@
 //! Text generated from the flag table: the usage line of usage errors, the
-//! `--help` text, and the version line. (The man page and the shell
-//! completions will be generated from the same table.)
+//! `--help` text, and the version line. (The man page, `man.rs`, and the shell
+//! completions, `complete.rs`, are generated from the same table.)
 
 use super::flags::{FlagSpec, Origin, Section, FLAGS, POSITIONALS};
 

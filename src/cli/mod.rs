@@ -39,8 +39,10 @@
 //! getopt-style and differs from argparse in ways scripts can see (`-1`,
 //! `--name -x`, abbreviations), so the splitting is done here.
 
+pub mod complete;
 pub mod doc;
 pub mod flags;
+pub mod man;
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
