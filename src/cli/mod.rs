@@ -41,6 +41,8 @@
 
 pub mod doc;
 pub mod flags;
+#[cfg(test)]
+mod fuzz;
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;

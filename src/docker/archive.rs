@@ -28,6 +28,8 @@
 //! `error` words the refusals.
 
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod image;
 mod members;
 mod tarstream;
