@@ -182,6 +182,10 @@ impl ClusterConfig {
 pub struct User {
     #[serde(default)]
     pub uuid: String,
+    /// Whether the caller may create things owned by this user (absent
+    /// from older servers).
+    #[serde(default)]
+    pub can_write: Option<bool>,
 }
 
 /// A group (project) record.
@@ -193,6 +197,10 @@ pub struct Group {
     pub group_class: Option<String>,
     #[serde(default)]
     pub name: Option<String>,
+    /// Whether the caller may create things in this project (absent from
+    /// older servers).
+    #[serde(default)]
+    pub can_write: Option<bool>,
 }
 
 /// A collection record. Fields not selected come back absent.

@@ -24,14 +24,14 @@ pub mod tags;
 
 use std::cell::OnceCell;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::arvados::api::{ApiClient, Discovery};
 use crate::arvados::keep::KeepClient;
 use crate::error::{Error, Result};
 use crate::lock::ImageLock;
 use crate::log;
-use crate::request::{Input, Progress, Project, Source, Upload};
+use crate::request::{Input, Progress, Project, Source, SourceError, Upload};
 use crate::run::Context;
 use crate::settings::cache_subdir;
 
@@ -101,6 +101,7 @@ impl<'a> Session<'a> {
 /// Ensure the image collection exists, then its tags; print its UUID.
 pub fn run(cx: &Context, upload: &Upload, stdout: &mut dyn Write) -> Result<()> {
     log::set_silent(upload.silent);
+    refuse_directory(&upload.source)?;
     // A FIFO (`--source=<(docker save img)`) counts as a file too.
     let upload = upload
         .clone()
@@ -140,6 +141,26 @@ pub fn run(cx: &Context, upload: &Upload, stdout: &mut dyn Write) -> Result<()> 
     Ok(())
 }
 
+/// A directory given as `--source` (by mistake for the file inside it) is
+/// refused by name, rather than as "no such file" or a read error.
+fn refuse_directory(source: &Source) -> Result<()> {
+    let path = match source {
+        Source::Given {
+            input: Input::Auto(arg),
+            ..
+        } => Path::new(arg),
+        Source::Given {
+            input: Input::File(path),
+            ..
+        } => path.as_path(),
+        _ => return Ok(()),
+    };
+    if path.is_dir() {
+        return Err(SourceError::Directory(path.to_path_buf()).into());
+    }
+    Ok(())
+}
+
 /// Whether `uuid` is `<5 alnum>-<kind>-<15 alnum>`, lowercase.
 pub fn is_uuid_of(uuid: &str, kind: &str) -> bool {
     let ok = |s: &str, n: usize| {
@@ -153,12 +174,32 @@ pub fn is_uuid_of(uuid: &str, kind: &str) -> bool {
 
 /// The owner of everything made: the caller's user UUID, or the
 /// `--project-uuid` user or project, as the server knows it (legacy arv-put's
-/// `desired_project_uuid`, checked before any byte is uploaded).
+/// `desired_project_uuid`, checked before any byte is uploaded). A project
+/// the server says the caller cannot write to is refused here, before the
+/// upload, rather than by the collection create after it (where legacy
+/// failed).
 pub fn resolve_owner(api: &ApiClient, project: &Project) -> Result<String> {
+    let writable = |uuid: String, can_write: Option<bool>| match can_write {
+        Some(false) => Err(Error::ProjectNotWritable(uuid)),
+        _ => Ok(uuid),
+    };
+    let found = |error: Error| match error {
+        Error::Api { status: 404, .. } => match project {
+            Project::Uuid(uuid) => Error::NoProject(uuid.clone()),
+            _ => error,
+        },
+        error => error,
+    };
     match project {
         Project::Home => Ok(api.current_user()?.uuid),
-        Project::Uuid(uuid) if is_uuid_of(uuid, "tpzed") => Ok(api.get_user(uuid)?.uuid),
-        Project::Uuid(uuid) if is_uuid_of(uuid, "j7d0g") => Ok(api.get_group(uuid)?.uuid),
+        Project::Uuid(uuid) if is_uuid_of(uuid, "tpzed") => {
+            let user = api.get_user(uuid).map_err(found)?;
+            writable(user.uuid, user.can_write)
+        }
+        Project::Uuid(uuid) if is_uuid_of(uuid, "j7d0g") => {
+            let group = api.get_group(uuid).map_err(found)?;
+            writable(group.uuid, group.can_write)
+        }
         Project::Uuid(uuid) => Err(Error::BadProject(uuid.clone())),
         // The command line refuses this combination; the collection source
         // resolves `source` itself before it gets here.
