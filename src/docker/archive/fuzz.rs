@@ -13,7 +13,9 @@
 //!   every type letter, GNU long names and PAX headers of absurd sizes).
 //!
 //! Properties checked for each input: nothing panics; the verdict is the
-//! same whether the stream comes whole or in random pieces; an error is one
+//! same whether the stream comes whole or in random pieces, or through the
+//! [`Tee`] reader the Keep writer reads (which fails the read exactly when
+//! the archive is refused); an error is one
 //! non-empty line; the tar parser's entries are well formed; and when the
 //! quick [`peek`](super::peek) at a seekable archive names an image and the
 //! full check accepts the archive, they name the same image.
@@ -22,13 +24,14 @@
 //! that script runs under a virtual memory limit, so an allocation sized by
 //! a header field would fail the run.
 
-use std::io::Cursor;
+use std::io::{self, Cursor};
 
 use serde_json::Value;
 
 use super::tarstream::tests::{header, pax_record, push, reseal, Recorder};
 use super::tarstream::{TarStream, BLOCK};
 use super::testutil::*;
+use super::Tee;
 use crate::fuzzing::{self, Rng};
 
 /// Valid archives' members to start from.
@@ -481,6 +484,13 @@ fn check_one(tar: &[u8]) {
             "not one line: {text:?}"
         );
     }
+    // Through the reader the Keep writer uses: the upload fails exactly
+    // when the archive is refused (at the latest on the read that would
+    // have returned end of file), with the same verdict.
+    let mut tee = Tee::new(SlowReader::new(tar, 1 + tar.len() % 7000));
+    let copied = io::copy(&mut tee, &mut io::sink());
+    assert_eq!(copied.is_ok(), whole.is_ok(), "{copied:?}");
+    assert_eq!(tee.finish(), whole, "the reader's verdict differs");
     // The tar layer alone: entries begin and end in pairs with their size.
     let _ = TarStream::default().update(tar, &mut Recorder::default());
     let peeked = super::peek(Cursor::new(tar));
