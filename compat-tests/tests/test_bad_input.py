@@ -23,6 +23,10 @@ override, bytes on stdin) and returns the values the argv refers to as
 * leave the cluster exactly as it was: `cluster.dump()` (users, groups,
   collections, links and the blocks in every Keep server) is compared whole
   before and after, nothing ignored.
+
+Not a row of its own: an expired token. Arvados answers it as it answers an
+unknown one (401 "Not logged in"), which srv-bad-token covers; the
+simulated cluster has no token expiry to show it with.
 """
 
 import io
