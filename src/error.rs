@@ -109,9 +109,12 @@ pub enum Error {
     /// `--project-uuid` is neither a user nor a group UUID (legacy arv-put
     /// wording).
     BadProject(String),
-    /// `--dry-run`: the server says the caller cannot write into the target
-    /// project (`can_write` false), so the real run would be refused there.
-    NotWritable(String),
+    /// `--project-uuid` names a project or user the token may read but not
+    /// write to.
+    ProjectNotWritable(String),
+    /// `--project-uuid` names a project or user the server does not show
+    /// this token.
+    NoProject(String),
     /// A collection given as the source cannot be used: not found or not
     /// readable, not exactly one image archive, links or config that
     /// disagree with its file name. The text names the collection.
@@ -237,6 +240,18 @@ impl fmt::Display for Error {
                         "; if the cluster uses its own CA, set SSL_CERT_FILE to its \
                          certificate bundle"
                     )?;
+                } else if is_not_tls(problem) {
+                    write!(
+                        f,
+                        "; the server did not answer with TLS: ARVADOS_API_HOST must name \
+                         the cluster's HTTPS API server (host[:port])"
+                    )?;
+                } else if is_unreachable(problem) {
+                    write!(
+                        f,
+                        "; check that ARVADOS_API_HOST names the cluster's API server \
+                         (host[:port]) and that it is up"
+                    )?;
                 }
                 Ok(())
             }
@@ -309,10 +324,15 @@ impl fmt::Display for Error {
                 "refusing to store incompatible format (use --force-image-format to override)"
             ),
             Error::BadProject(uuid) => write!(f, "Not a valid project UUID: {uuid}"),
-            Error::NotWritable(uuid) => write!(
+            Error::NoProject(uuid) => write!(
                 f,
-                "you cannot write into {uuid} with this token (ask its owner to share it \
-                 with you with write permission, or choose another --project-uuid)"
+                "--project-uuid {uuid}: no such project or user is readable with this token \
+                 (it does not exist, or it was not shared with you)"
+            ),
+            Error::ProjectNotWritable(uuid) => write!(
+                f,
+                "--project-uuid {uuid}: this token may read that project but not write to it; \
+                 give a project you can write to, or ask its owner for can_write access"
             ),
             Error::SourceCollection(text) => write!(f, "{text}"),
             Error::Lock { path, source } => write!(
@@ -417,6 +437,26 @@ fn is_certificate_problem(text: &str) -> bool {
     text.contains("certificate") || text.contains("unknownissuer")
 }
 
+/// Whether a transport error text says the peer does not speak TLS (a
+/// plain HTTP server answered the handshake).
+fn is_not_tls(text: &str) -> bool {
+    text.contains("InvalidContentType") || text.contains("corrupt message")
+}
+
+/// Whether a transport error text says the host could not be reached at
+/// all (as opposed to a connection that broke mid-request).
+fn is_unreachable(text: &str) -> bool {
+    let text = text.to_ascii_lowercase();
+    [
+        "connection refused",
+        "host not found",
+        "no route to host",
+        "network is unreachable",
+    ]
+    .iter()
+    .any(|words| text.contains(words))
+}
+
 /// Removes every occurrence of `secret` from `text`, so that a token a
 /// server echoes back never reaches a message.
 pub fn redact(text: &str, secret: &str) -> String {
@@ -493,6 +533,55 @@ mod tests {
             e.to_string(),
             "GET https://x.example/arvados/v1/users/current failed: HTTP 401: \
              Not logged in (req-1); check ARVADOS_API_TOKEN"
+        );
+    }
+
+    #[test]
+    fn transport_errors_say_what_to_check() {
+        let e = |problem: &str| {
+            Error::ApiTransport {
+                method: "GET",
+                url: "https://h:1/arvados/v1/links".into(),
+                problem: problem.into(),
+                request_id: "req-1".into(),
+            }
+            .to_string()
+        };
+        assert_eq!(
+            e("Connection refused (os error 111)"),
+            "GET https://h:1/arvados/v1/links failed: Connection refused (os error 111) (req-1); \
+             check that ARVADOS_API_HOST names the cluster's API server (host[:port]) and that \
+             it is up"
+        );
+        assert!(
+            e("received corrupt message of type InvalidContentType").ends_with(
+                "; the server did not answer with TLS: ARVADOS_API_HOST must name the \
+                        cluster's HTTPS API server (host[:port])"
+            )
+        );
+        assert!(e("invalid peer certificate: UnknownIssuer").ends_with(
+            "; if the cluster uses its own CA, set SSL_CERT_FILE to its certificate bundle"
+        ));
+        // A connection that broke mid-request is not a configuration problem.
+        assert_eq!(
+            e("Connection reset by peer"),
+            "GET https://h:1/arvados/v1/links failed: Connection reset by peer (req-1)"
+        );
+    }
+
+    #[test]
+    fn project_errors_name_the_project_and_the_way_out() {
+        let uuid = "zzzzz-j7d0g-000000000000000";
+        assert_eq!(
+            Error::NoProject(uuid.into()).to_string(),
+            "--project-uuid zzzzz-j7d0g-000000000000000: no such project or user is readable \
+             with this token (it does not exist, or it was not shared with you)"
+        );
+        assert_eq!(
+            Error::ProjectNotWritable(uuid.into()).to_string(),
+            "--project-uuid zzzzz-j7d0g-000000000000000: this token may read that project but \
+             not write to it; give a project you can write to, or ask its owner for can_write \
+             access"
         );
     }
 

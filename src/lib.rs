@@ -11,6 +11,8 @@ pub mod arvados;
 pub mod cli;
 pub mod docker;
 pub mod error;
+#[cfg(test)]
+mod fuzzing;
 pub mod list;
 pub mod lock;
 pub mod log;

@@ -492,12 +492,20 @@ pub enum SourceError {
     Unresolved(OsString),
     /// `--project-uuid=source` with a `--source` that turned out to be a file.
     SourceProjectOfFile(PathBuf),
+    /// `--source` names a directory.
+    Directory(PathBuf),
 }
 
 impl fmt::Display for SourceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SourceError::Unresolved(arg) => UnresolvedSource(arg.clone()).fmt(f),
+            SourceError::Directory(path) => write!(
+                f,
+                "--source {} is a directory; give the image archive file \
+                 (`docker save -o FILE IMAGE` writes one)",
+                py_repr(&path.to_string_lossy())
+            ),
             SourceError::SourceProjectOfFile(path) => write!(
                 f,
                 "--project-uuid=source names the project of a source collection, but --source {} is a file",

@@ -244,12 +244,13 @@ def test_dry_run_into_a_missing_or_read_only_project_fails_like_the_real_run(clu
     last = plan.stderr.splitlines()[-1]
     assert ERROR_LINE.match(last)
     assert last.endswith(
-        "ERROR: you cannot write into %s with this token (ask its owner to share it with you with write "
-        "permission, or choose another --project-uuid)" % bobs
+        "ERROR: --project-uuid %s: this token may read that project but not write to it; "
+        "give a project you can write to, or ask its owner for can_write access" % bobs
     )
-    # The real run is refused too, and makes no collection.
+    # The real run is refused the same way, and makes no collection.
     real = tools.ours("--project-uuid", bobs, "--source", str(path), "a:b")
     assert real.returncode == 1, real
+    assert last_error(real) == last_error(plan)
     assert collections(cluster.dump()) == []
 
     cluster.share(bobs, "alice", "can_write")

@@ -57,6 +57,15 @@ _arv_keepdocker()
         --from|--fr|--fro)
             _arv_keepdocker_words 'file collection'
             ;;
+        --format|--form|--forma)
+            _arv_keepdocker_words 'text json'
+            ;;
+        --replication|--rep|--repl|--repli|--replic|--replica|--replicat|--replicati|--replicatio)
+            :
+            ;;
+        --storage-classes|--st|--sto|--stor|--stora|--storag|--storage|--storage-|--storage-c|--storage-cl|--storage-cla|--storage-clas|--storage-class|--storage-classe)
+            :
+            ;;
         *)
             opt= cur=${COMP_WORDS[COMP_CWORD]}
             ;;
@@ -69,7 +78,7 @@ _arv_keepdocker()
     fi
 
     if [[ $cur == -* && -z $ended ]]; then
-        _arv_keepdocker_words '-h --help --version -f --force --force-image-format --pull --no-pull --project-uuid --name --progress --no-progress --batch-progress --silent --batch --resume --no-resume --cache --no-cache --retries --source --from'
+        _arv_keepdocker_words '-h --help --version -f --force --force-image-format --pull --no-pull --project-uuid --name --progress --no-progress --batch-progress --silent --batch --resume --no-resume --cache --no-cache --retries --source --from --dry-run --format --replication --storage-classes'
         return 0
     fi
 
@@ -89,7 +98,7 @@ _arv_keepdocker()
                 ;;
         esac
         case $word in
-            --project-uuid|--proj|--proje|--projec|--project|--project-|--project-u|--project-uu|--project-uui|--name|--na|--nam|--retries|--ret|--retr|--retri|--retrie|--source|--so|--sou|--sour|--sourc|--from|--fr|--fro)
+            --project-uuid|--proj|--proje|--projec|--project|--project-|--project-u|--project-uu|--project-uui|--name|--na|--nam|--retries|--ret|--retr|--retri|--retrie|--source|--so|--sou|--sour|--sourc|--from|--fr|--fro|--format|--form|--forma|--replication|--rep|--repl|--repli|--replic|--replica|--replicat|--replicati|--replicatio|--storage-classes|--st|--sto|--stor|--stora|--storag|--storage|--storage-|--storage-c|--storage-cl|--storage-cla|--storage-clas|--storage-class|--storage-classe)
                 (( i++ ))
                 [[ ${COMP_WORDS[i]} == = ]] && (( i++ ))
                 ;;

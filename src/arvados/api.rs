@@ -182,7 +182,8 @@ impl ClusterConfig {
 pub struct User {
     #[serde(default)]
     pub uuid: String,
-    /// Whether the caller may write there (absent on older servers).
+    /// Whether the caller may create things owned by this user (absent
+    /// from older servers).
     #[serde(default)]
     pub can_write: Option<bool>,
 }
@@ -196,7 +197,8 @@ pub struct Group {
     pub group_class: Option<String>,
     #[serde(default)]
     pub name: Option<String>,
-    /// Whether the caller may write there (absent on older servers).
+    /// Whether the caller may create things in this project (absent from
+    /// older servers).
     #[serde(default)]
     pub can_write: Option<bool>,
 }

@@ -42,6 +42,8 @@
 pub mod complete;
 pub mod doc;
 pub mod flags;
+#[cfg(test)]
+mod fuzz;
 pub mod man;
 
 use std::ffi::{OsStr, OsString};

@@ -28,6 +28,8 @@
 //! `error` words the refusals.
 
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod image;
 mod members;
 mod tarstream;
@@ -143,8 +145,13 @@ impl ArchiveChecker {
 
     /// The verdict, once the stream has ended.
     pub fn finish(self) -> Result<ImageArchive, ArchiveError> {
-        if let Some(error) = self.failed {
-            return Err(error);
+        self.verdict()
+    }
+
+    /// The verdict on the stream as seen so far, as if it ended here.
+    fn verdict(&self) -> Result<ImageArchive, ArchiveError> {
+        if let Some(error) = &self.failed {
+            return Err(error.clone());
         }
         self.tar.finish()?;
         image::check(&self.members, self.tar.offset())
@@ -156,11 +163,18 @@ impl ArchiveChecker {
 ///
 /// A bad archive makes `read` fail with [`io::ErrorKind::InvalidData`] as
 /// soon as the problem is seen, so the upload stops early; the error inside
-/// is the [`ArchiveError`], which `finish` also returns.
+/// is the [`ArchiveError`], which `finish` also returns. That includes the
+/// end of the input: the read that would return end of file gives the
+/// verdict instead when the archive is refused (truncated, no manifest.json,
+/// a digest that does not match...), so the Keep writer never stores the
+/// last block of a bad archive, and an archive smaller than one block
+/// leaves nothing at all in Keep.
 #[derive(Debug)]
 pub struct Tee<R> {
     inner: R,
     checker: ArchiveChecker,
+    /// The verdict, given when the input ended.
+    ended: Option<Result<ImageArchive, ArchiveError>>,
 }
 
 impl<R: Read> Tee<R> {
@@ -168,6 +182,7 @@ impl<R: Read> Tee<R> {
         Tee {
             inner,
             checker: ArchiveChecker::new(),
+            ended: None,
         }
     }
 
@@ -178,7 +193,10 @@ impl<R: Read> Tee<R> {
 
     /// The verdict. Call it after the reader returned end of file.
     pub fn finish(self) -> Result<ImageArchive, ArchiveError> {
-        self.checker.finish()
+        match self.ended {
+            Some(verdict) => verdict,
+            None => self.checker.finish(),
+        }
     }
 
     /// The source and the checker, for a caller that wants the source back.
@@ -189,10 +207,16 @@ impl<R: Read> Tee<R> {
 
 impl<R: Read> Read for Tee<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let refused = |e| io::Error::new(io::ErrorKind::InvalidData, e);
         let n = self.inner.read(buf)?;
-        self.checker
-            .update(&buf[..n])
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        if n == 0 && !buf.is_empty() {
+            let verdict = self.ended.get_or_insert_with(|| self.checker.verdict());
+            return match verdict {
+                Ok(_) => Ok(0),
+                Err(e) => Err(refused(e.clone())),
+            };
+        }
+        self.checker.update(&buf[..n]).map_err(refused)?;
         Ok(n)
     }
 }
@@ -942,6 +966,26 @@ mod tests {
             .clone();
         let again = tee.finish().unwrap_err();
         assert_eq!(inner, again);
+    }
+
+    #[test]
+    fn tee_refuses_at_end_of_input_before_the_last_read_returns() {
+        // The damage is only visible once the stream ends: the read that
+        // would return end of file fails instead, so a writer that stores a
+        // block when its reader reaches the end never stores this one.
+        let bytes = tar_of(&TestImage::new(1).classic(Order::Docker));
+        let cut = &bytes[..bytes.len() - 1024]; // no end-of-archive marker
+        let mut tee = Tee::new(SlowReader::new(cut, 4096));
+        let e = io::copy(&mut tee, &mut io::sink()).unwrap_err();
+        let inner = e.get_ref().unwrap().downcast_ref::<ArchiveError>();
+        assert!(matches!(inner, Some(ArchiveError::Truncated { .. })), "{e}");
+        assert_eq!(tee.read(&mut [0; 16]).unwrap_err().kind(), e.kind());
+        assert!(matches!(tee.finish(), Err(ArchiveError::Truncated { .. })));
+        // A good archive still ends with Ok(0), as often as asked.
+        let mut tee = Tee::new(SlowReader::new(&bytes, 4096));
+        io::copy(&mut tee, &mut io::sink()).unwrap();
+        assert_eq!(tee.read(&mut [0; 16]).unwrap(), 0);
+        assert_eq!(tee.finish().unwrap().size, bytes.len() as u64);
     }
 
     #[test]

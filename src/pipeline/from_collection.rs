@@ -66,7 +66,7 @@ pub fn run(
             ))
         })?,
     };
-    if target_is_source && session.dry_run {
+    if target_is_source {
         check_writable(api, &owner)?;
     }
     let image = image_file(&source)?;

@@ -32,7 +32,7 @@ pub mod tags;
 
 use std::cell::{OnceCell, RefCell};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -41,7 +41,9 @@ use crate::arvados::keep::KeepClient;
 use crate::error::{Error, Result};
 use crate::lock::ImageLock;
 use crate::log;
-use crate::request::{Input, OutputFormat, Progress, Project, Source, Storage, Upload};
+use crate::request::{
+    Input, OutputFormat, Progress, Project, Source, SourceError, Storage, Upload,
+};
 use crate::run::Context;
 use crate::settings::cache_subdir;
 use collection::Ensured;
@@ -184,14 +186,9 @@ impl<'a> Session<'a> {
         self.api.create_link(body).map(Some)
     }
 
-    /// The target owner, resolved (and, in a dry run, checked writable,
-    /// since nothing else will ask the server).
+    /// The target owner, resolved and checked writable.
     pub fn owner(&self, project: &Project) -> Result<String> {
-        let owner = resolve_owner(&self.api, project)?;
-        if self.dry_run {
-            check_writable(&self.api, &owner)?;
-        }
-        Ok(owner)
+        resolve_owner(&self.api, project)
     }
 }
 
@@ -199,6 +196,7 @@ impl<'a> Session<'a> {
 /// the report).
 pub fn run(cx: &Context, upload: &Upload, stdout: &mut dyn Write) -> Result<()> {
     log::set_silent(upload.silent);
+    refuse_directory(&upload.source)?;
     // A FIFO (`--source=<(docker save img)`) counts as a file too.
     let upload = upload
         .clone()
@@ -297,6 +295,26 @@ pub fn finish(
         })
 }
 
+/// A directory given as `--source` (by mistake for the file inside it) is
+/// refused by name, rather than as "no such file" or a read error.
+fn refuse_directory(source: &Source) -> Result<()> {
+    let path = match source {
+        Source::Given {
+            input: Input::Auto(arg),
+            ..
+        } => Path::new(arg),
+        Source::Given {
+            input: Input::File(path),
+            ..
+        } => path.as_path(),
+        _ => return Ok(()),
+    };
+    if path.is_dir() {
+        return Err(SourceError::Directory(path.to_path_buf()).into());
+    }
+    Ok(())
+}
+
 /// Whether `uuid` is `<5 alnum>-<kind>-<15 alnum>`, lowercase.
 pub fn is_uuid_of(uuid: &str, kind: &str) -> bool {
     let ok = |s: &str, n: usize| {
@@ -310,12 +328,32 @@ pub fn is_uuid_of(uuid: &str, kind: &str) -> bool {
 
 /// The owner of everything made: the caller's user UUID, or the
 /// `--project-uuid` user or project, as the server knows it (legacy arv-put's
-/// `desired_project_uuid`, checked before any byte is uploaded).
+/// `desired_project_uuid`, checked before any byte is uploaded). A project
+/// the server says the caller cannot write to is refused here, before the
+/// upload, rather than by the collection create after it (where legacy
+/// failed).
 pub fn resolve_owner(api: &ApiClient, project: &Project) -> Result<String> {
+    let writable = |uuid: String, can_write: Option<bool>| match can_write {
+        Some(false) => Err(Error::ProjectNotWritable(uuid)),
+        _ => Ok(uuid),
+    };
+    let found = |error: Error| match error {
+        Error::Api { status: 404, .. } => match project {
+            Project::Uuid(uuid) => Error::NoProject(uuid.clone()),
+            _ => error,
+        },
+        error => error,
+    };
     match project {
         Project::Home => Ok(api.current_user()?.uuid),
-        Project::Uuid(uuid) if is_uuid_of(uuid, "tpzed") => Ok(api.get_user(uuid)?.uuid),
-        Project::Uuid(uuid) if is_uuid_of(uuid, "j7d0g") => Ok(api.get_group(uuid)?.uuid),
+        Project::Uuid(uuid) if is_uuid_of(uuid, "tpzed") => {
+            let user = api.get_user(uuid).map_err(found)?;
+            writable(user.uuid, user.can_write)
+        }
+        Project::Uuid(uuid) if is_uuid_of(uuid, "j7d0g") => {
+            let group = api.get_group(uuid).map_err(found)?;
+            writable(group.uuid, group.can_write)
+        }
         Project::Uuid(uuid) => Err(Error::BadProject(uuid.clone())),
         // The command line refuses this combination; the collection source
         // resolves `source` itself before it gets here.
@@ -325,9 +363,11 @@ pub fn resolve_owner(api: &ApiClient, project: &Project) -> Result<String> {
     }
 }
 
-/// `--dry-run`: the owner must be writable by the caller, or the real run
-/// would be refused when it creates the collection. A server that does not
-/// say (`can_write` absent) is taken at its word later.
+/// The owner must be writable by the caller, or the run would be refused
+/// only when it creates something. A server that does not say (`can_write`
+/// absent) is taken at its word later. [`resolve_owner`] checks a
+/// `--project-uuid` this way; this is for an owner found otherwise
+/// (`--project-uuid=source`).
 pub fn check_writable(api: &ApiClient, owner: &str) -> Result<()> {
     let can_write = if is_uuid_of(owner, "j7d0g") {
         api.get_group(owner)?.can_write
@@ -337,7 +377,7 @@ pub fn check_writable(api: &ApiClient, owner: &str) -> Result<()> {
         None
     };
     match can_write {
-        Some(false) => Err(Error::NotWritable(owner.to_string())),
+        Some(false) => Err(Error::ProjectNotWritable(owner.to_string())),
         _ => Ok(()),
     }
 }

@@ -673,7 +673,14 @@ fn parse_pax(mut data: &[u8]) -> Result<Vec<(String, Vec<u8>)>, &'static str> {
             .iter()
             .position(|&b| b == b' ')
             .ok_or("a PAX record has no length")?;
-        let len = decimal(&data[..space]).ok_or("a PAX record length is not a number")?;
+        let digits = &data[..space];
+        let len = decimal(digits).ok_or(
+            if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
+                "a PAX record length is out of range"
+            } else {
+                "a PAX record length is not a number"
+            },
+        )?;
         // The shortest record is "<len> k=\n".
         if len < space as u64 + 4 || len > data.len() as u64 {
             return Err("a PAX record length is out of range");
@@ -1151,5 +1158,16 @@ pub(super) mod tests {
         assert_eq!(records[1], ("mtime".into(), b"1.5".to_vec()));
         assert_eq!(pax_record("path", "x"), "9 path=x\n");
         assert_eq!(pax_record("path", "abcdefghi").len(), 18);
+        for (bad, problem) in [
+            (
+                "99999999999999999999 path=x\n",
+                "a PAX record length is out of range",
+            ),
+            ("40 path=x\n", "a PAX record length is out of range"),
+            ("1x path=x\n", "a PAX record length is not a number"),
+            (" path=x\n", "a PAX record length is not a number"),
+        ] {
+            assert_eq!(parse_pax(bad.as_bytes()), Err(problem), "{bad:?}");
+        }
     }
 }
