@@ -187,10 +187,10 @@ def zsh_complete(line, cwd):
         ("arv-keepdocker --from ", ["collection", "file"]),
         ("arv-keepdocker --project-uuid=", ["source"]),
         # --pull excludes --source, as the parser does
-        ("arv-keepdocker --pull --s", ["--silent"]),
+        ("arv-keepdocker --pull --s", ["--silent", "--storage-classes"]),
         ("arv-keepdocker --sil", ["--silent"]),
         # -f is --force: not offered again
-        ("arv-keepdocker -f --for", ["--force-image-format"]),
+        ("arv-keepdocker -f --for", ["--force-image-format", "--format"]),
         ("arv-keepdocker im", ["images"]),
     ],
 )
