@@ -971,7 +971,9 @@ def _s(v):
 
 def _pick(fields, rec, keys):
     """Render `rec` with a field table: every field, or only `keys`."""
-    return {k: f(rec) for k, f in fields.items() if keys is None or k in keys}
+    if keys is None:
+        return {k: f(rec) for k, f in fields.items()}
+    return {k: fields[k](rec) for k in keys if k in fields}
 
 
 # The controller's JSON for a collection (without the manifest texts) and a
