@@ -26,7 +26,7 @@ use super::collection::{
     Existing, ImageFacts, Made, HASH, REPO_TAG,
 };
 use super::report::CollectionAction;
-use super::{check_writable, checkpoint, finish, format, tags, Plan, Session};
+use super::{checkpoint, finish, format, resolve_owner, tags, writable_owner, Plan, Session};
 use crate::arvados::api::{ApiClient, Collection, Link};
 use crate::arvados::keep_read::{BlockSource, KeepFile};
 use crate::arvados::manifest::{unescape_name, Locator};
@@ -53,7 +53,7 @@ pub fn run(
     let api = &session.api;
     let target = match &upload.project {
         Project::SourceProject => None,
-        project => Some(session.owner(project)?),
+        project => Some(resolve_owner(api, project)?),
     };
     let source = find_source(api, id, target.as_deref())?;
     let target_is_source = target.is_none();
@@ -67,7 +67,7 @@ pub fn run(
         })?,
     };
     if target_is_source {
-        check_writable(api, &owner)?;
+        writable_owner(api, &owner)?;
     }
     let image = image_file(&source)?;
     let formats = session.discovery.docker_image_formats.as_deref();

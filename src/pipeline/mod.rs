@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::arvados::api::{ApiClient, Collection, Discovery, Link};
+use crate::arvados::api::{ApiClient, Discovery, Link};
 use crate::arvados::keep::KeepClient;
 use crate::error::{Error, Result};
 use crate::lock::ImageLock;
@@ -170,25 +170,12 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    /// Creates a collection; `None` in a dry run.
-    pub fn create_collection(&self, body: &Value) -> Result<Option<Collection>> {
-        if self.dry_run {
-            return Ok(None);
-        }
-        self.api.create_collection(body).map(Some)
-    }
-
     /// Creates a link; `None` in a dry run.
     pub fn create_link(&self, body: &Value) -> Result<Option<Link>> {
         if self.dry_run {
             return Ok(None);
         }
         self.api.create_link(body).map(Some)
-    }
-
-    /// The target owner, resolved and checked writable.
-    pub fn owner(&self, project: &Project) -> Result<String> {
-        resolve_owner(&self.api, project)
     }
 }
 
@@ -230,7 +217,7 @@ pub fn run(cx: &Context, upload: &Upload, stdout: &mut dyn Write) -> Result<()> 
         };
         let session = Session::open(cx, &upload)?;
         let plan = Plan {
-            owner: session.owner(&upload.project)?,
+            owner: resolve_owner(&session.api, &upload.project)?,
             name: upload.collection_name.clone(),
             force: upload.force,
             force_image_format: upload.force_image_format,
@@ -333,28 +320,14 @@ pub fn is_uuid_of(uuid: &str, kind: &str) -> bool {
 /// upload, rather than by the collection create after it (where legacy
 /// failed).
 pub fn resolve_owner(api: &ApiClient, project: &Project) -> Result<String> {
-    let writable = |uuid: String, can_write: Option<bool>| match can_write {
-        Some(false) => Err(Error::ProjectNotWritable(uuid)),
-        _ => Ok(uuid),
-    };
-    let found = |error: Error| match error {
-        Error::Api { status: 404, .. } => match project {
-            Project::Uuid(uuid) => Error::NoProject(uuid.clone()),
-            _ => error,
-        },
-        error => error,
-    };
     match project {
         Project::Home => Ok(api.current_user()?.uuid),
-        Project::Uuid(uuid) if is_uuid_of(uuid, "tpzed") => {
-            let user = api.get_user(uuid).map_err(found)?;
-            writable(user.uuid, user.can_write)
-        }
-        Project::Uuid(uuid) if is_uuid_of(uuid, "j7d0g") => {
-            let group = api.get_group(uuid).map_err(found)?;
-            writable(group.uuid, group.can_write)
-        }
-        Project::Uuid(uuid) => Err(Error::BadProject(uuid.clone())),
+        Project::Uuid(uuid) => match writable_owner(api, uuid) {
+            Err(Error::Api { status: 404, .. }) => Err(Error::NoProject(uuid.clone())),
+            Ok(None) => Err(Error::BadProject(uuid.clone())),
+            Ok(Some(owner)) => Ok(owner),
+            Err(e) => Err(e),
+        },
         // The command line refuses this combination; the collection source
         // resolves `source` itself before it gets here.
         Project::SourceProject => Err(Error::SourceCollection(
@@ -363,22 +336,25 @@ pub fn resolve_owner(api: &ApiClient, project: &Project) -> Result<String> {
     }
 }
 
-/// The owner must be writable by the caller, or the run would be refused
-/// only when it creates something. A server that does not say (`can_write`
-/// absent) is taken at its word later. [`resolve_owner`] checks a
-/// `--project-uuid` this way; this is for an owner found otherwise
-/// (`--project-uuid=source`).
-pub fn check_writable(api: &ApiClient, owner: &str) -> Result<()> {
-    let can_write = if is_uuid_of(owner, "j7d0g") {
-        api.get_group(owner)?.can_write
-    } else if is_uuid_of(owner, "tpzed") {
-        api.get_user(owner)?.can_write
+/// The user or project `owner` as the server knows it, refused when the
+/// server says the caller cannot write there (a server that does not say,
+/// `can_write` absent, is taken at its word later, when something is
+/// created); `None` when `owner` is neither a user nor a project UUID.
+/// [`resolve_owner`] checks `--project-uuid` with it; the collection source
+/// checks the source's owner with it for `--project-uuid=source`.
+pub fn writable_owner(api: &ApiClient, owner: &str) -> Result<Option<String>> {
+    let (uuid, can_write) = if is_uuid_of(owner, "tpzed") {
+        let user = api.get_user(owner)?;
+        (user.uuid, user.can_write)
+    } else if is_uuid_of(owner, "j7d0g") {
+        let group = api.get_group(owner)?;
+        (group.uuid, group.can_write)
     } else {
-        None
+        return Ok(None);
     };
     match can_write {
-        Some(false) => Err(Error::ProjectNotWritable(owner.to_string())),
-        _ => Ok(()),
+        Some(false) => Err(Error::ProjectNotWritable(uuid)),
+        _ => Ok(Some(uuid)),
     }
 }
 
