@@ -327,7 +327,9 @@ def test_docker_save_failure_is_quoted_and_creates_nothing(cluster, tools, tmp_p
         'exec %s "$@"\n' % REAL_DOCKER
     )
     fake.chmod(0o755)
-    result = tools.ours(PLAIN, extra_env={"PATH": str(bin_dir)})
+    # The CLI's save, not the daemon's socket (test_engine_socket.py).
+    env = {"PATH": str(bin_dir), "ARV_KEEPDOCKER_USE_DOCKER_CLI": "1"}
+    result = tools.ours(PLAIN, extra_env=env)
     assert result.returncode == 1, result
     assert "docker save sha256:" in result.stderr
     assert "exit status 3" in result.stderr and "fake docker: save exploded" in result.stderr

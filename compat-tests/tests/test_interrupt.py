@@ -209,7 +209,12 @@ def test_docker_save_still_streaming_does_not_outlive_the_run(cluster, tools, im
     fake.chmod(0o755)
     tmpdir = tmp_path / "tmpdir"
     tmpdir.mkdir()
-    env = {"TMPDIR": str(tmpdir), "PATH": "%s:%s" % (bindir, os.environ["PATH"])}
+    env = {
+        "TMPDIR": str(tmpdir),
+        "PATH": "%s:%s" % (bindir, os.environ["PATH"]),
+        # The CLI's save (a daemon upload reads the daemon's socket otherwise).
+        "ARV_KEEPDOCKER_USE_DOCKER_CLI": "1",
+    }
     argv = [OUR_BINARY, PLAIN]
     proc = start(tools, argv, extra_env=env)
     deadline = time.time() + 60

@@ -201,10 +201,19 @@ fn environment(out: &mut Page) {
              and /etc/pki/tls/certs/ca-bundle.crt is used, else the built-in Mozilla roots.",
         ),
         (
-            "DOCKER_HOST",
+            "DOCKER_HOST, DOCKER_CONTEXT, DOCKER_CONFIG",
             "Passed on, with the rest of the environment, to the docker command (docker, or \
-             else docker.io, found in PATH), which the legacy form runs to inspect, pull and \
-             save images. No other form needs Docker.",
+             else docker.io, found in PATH), which the legacy form runs to inspect and pull \
+             images. The image archive itself is read from the daemon's unix socket \
+             (DOCKER_HOST=unix://PATH, else /var/run/docker.sock) when the docker command \
+             would use that socket too; for any other daemon (tcp://, ssh://, a named \
+             context), or when the socket cannot be used, docker save is run. No other form \
+             needs Docker.",
+        ),
+        (
+            "ARV_KEEPDOCKER_USE_DOCKER_CLI",
+            "Any value but 0 makes the legacy form always run docker save rather than read \
+             the daemon's socket: for a docker command that is a wrapper which must see the save.",
         ),
         (
             "CONFIGURATION_DIRECTORY, XDG_CONFIG_HOME, XDG_CONFIG_DIRS",

@@ -21,7 +21,9 @@
 //!
 //! Memory stays bounded whatever the archive size: one tar block, one sha256
 //! state, a few bytes per member, JSON documents of at most 8 MiB each and
-//! 64 MiB together. The per-byte cost is sha256 and nothing else.
+//! 64 MiB together. The per-byte cost is sha256 and nothing else (and none
+//! at all for the layers of a daemon's save, see
+//! [`ArchiveChecker::trusting_layers`]).
 //!
 //! Files: `tarstream` parses tar, `members` builds the table of contents and
 //! checks digest-named members as they end, `image` gives the final verdict,
@@ -115,13 +117,23 @@ impl Default for ArchiveChecker {
 
 impl ArchiveChecker {
     pub fn new() -> Self {
-        Self::with_limits(Limits::default())
+        Self::with_limits(Limits::default(), true)
     }
 
-    fn with_limits(limits: Limits) -> Self {
+    /// A checker that does not hash the layers: their digests are taken
+    /// from their names (OCI blobs) or from the config's diff_ids. Every
+    /// other check stays, the config's digest (the image id) among them.
+    /// For `docker save` of a local image only: Docker checked each layer
+    /// against its diff_id as it wrote it, and sha256 is the one per-byte
+    /// cost of the check (about 0.7 s of CPU per GiB).
+    pub fn trusting_layers() -> Self {
+        Self::with_limits(Limits::default(), false)
+    }
+
+    fn with_limits(limits: Limits, hash_layers: bool) -> Self {
         ArchiveChecker {
             tar: TarStream::default(),
-            members: Members::new(limits),
+            members: Members::new(limits, hash_layers),
             failed: None,
         }
     }
@@ -179,9 +191,14 @@ pub struct Tee<R> {
 
 impl<R: Read> Tee<R> {
     pub fn new(inner: R) -> Self {
+        Self::with_checker(inner, ArchiveChecker::new())
+    }
+
+    /// A tee whose checker is `checker` (say, [`ArchiveChecker::trusting_layers`]).
+    pub fn with_checker(inner: R, checker: ArchiveChecker) -> Self {
         Tee {
             inner,
-            checker: ArchiveChecker::new(),
+            checker,
             ended: None,
         }
     }
@@ -606,6 +623,64 @@ mod tests {
     }
 
     #[test]
+    fn trusting_layers_skips_only_the_layer_hashes() {
+        // Layers above the JSON limit (1 KiB here) go unhashed.
+        let limits = Limits {
+            json: 1024,
+            budget: 1 << 20,
+        };
+        let run = |bytes: &[u8], hash_layers: bool| {
+            let mut checker = ArchiveChecker::with_limits(limits, hash_layers);
+            checker.update(bytes)?;
+            checker.finish()
+        };
+        let image = TestImage::new(2);
+        assert!(image.layers.iter().all(|l| l.len() as u64 > limits.json));
+        for items in [image.classic(Order::Docker), image.oci(Order::Docker)] {
+            let bytes = tar_of(&items);
+            // The same verdict, digests included.
+            assert_eq!(run(&bytes, false), run(&bytes, true));
+            assert!(run(&bytes, false).is_ok());
+            // Cut short: refused by both.
+            let cut = &bytes[..bytes.len() - 2048];
+            assert_eq!(run(cut, false).unwrap_err(), run(cut, true).unwrap_err());
+        }
+        // A flipped byte in a layer is what trusting gives up on.
+        let mut items = image.classic(Order::Docker);
+        if let Some(Item::File(_, data)) =
+            items.iter_mut().find(|i| i.name().ends_with("/layer.tar"))
+        {
+            data[700] ^= 1;
+        }
+        let bytes = tar_of(&items);
+        assert!(matches!(
+            run(&bytes, true),
+            Err(ArchiveError::LayerMismatch { .. })
+        ));
+        assert_eq!(run(&bytes, false).unwrap().layers, image_layers(&image));
+        // The config is still hashed: it is the image id.
+        let cfg = format!("{}.json", image.config_hex());
+        let mut items = image.classic(Order::Docker);
+        replace(
+            &mut items,
+            &cfg,
+            image.config().replace("linux", "Linux").into_bytes(),
+        );
+        let e = run(&tar_of(&items), false).unwrap_err();
+        assert!(
+            matches!(&e, ArchiveError::DigestMismatch { member, .. } if *member == cfg),
+            "{e:?}"
+        );
+    }
+
+    /// What the classic archive of `image` says its layers are.
+    fn image_layers(image: &TestImage) -> Vec<Layer> {
+        verdict(&tar_of(&image.classic(Order::Docker)))
+            .unwrap()
+            .layers
+    }
+
+    #[test]
     fn missing_members_and_layer_counts() {
         let image = TestImage::new(2);
         let mut items = image.classic(Order::Docker);
@@ -744,24 +819,30 @@ mod tests {
             let doc = format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(200));
             items.push(Item::File(blob_name(doc.as_bytes()), doc.into_bytes()));
         }
-        let mut checker = ArchiveChecker::with_limits(Limits {
-            json: 1024,
-            budget: 1000,
-        });
+        let mut checker = ArchiveChecker::with_limits(
+            Limits {
+                json: 1024,
+                budget: 1000,
+            },
+            true,
+        );
         let e = checker.update(&tar_of(&items)).unwrap_err();
         assert_eq!(e, ArchiveError::TooMuchJson { limit: 1000 });
 
         // A config too big to keep is refused when it turns out to be the config.
         let mut image = TestImage::new(1);
         image.created = Some("x".repeat(2000));
-        let mut checker = ArchiveChecker::with_limits(Limits {
-            json: 1024,
-            budget: 1 << 20,
-        });
-        checker.update(&tar_of(&image.oci(Order::Docker))).unwrap();
-        assert!(
-            matches!(checker.finish().unwrap_err(), ArchiveError::TooLarge { member, .. } if member.starts_with("blobs/"))
-        );
+        for hash_layers in [true, false] {
+            let limits = Limits {
+                json: 1024,
+                budget: 1 << 20,
+            };
+            let mut checker = ArchiveChecker::with_limits(limits, hash_layers);
+            checker.update(&tar_of(&image.oci(Order::Docker))).unwrap();
+            assert!(
+                matches!(checker.finish().unwrap_err(), ArchiveError::TooLarge { member, .. } if member.starts_with("blobs/"))
+            );
+        }
     }
 
     #[test]

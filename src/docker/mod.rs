@@ -1,4 +1,6 @@
-//! The Docker side: reading image archives, and running the docker command.
+//! The Docker side: reading image archives, running the docker command,
+//! and reading `docker save` from the daemon's socket.
 
 pub mod archive;
 pub mod cli;
+pub mod engine;

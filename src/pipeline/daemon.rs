@@ -11,6 +11,10 @@
 //!   else   -> docker save <id> | archive check | Keep; create the collection
 //! ```
 //!
+//! The save is read from the daemon's unix socket when we can open it (no
+//! `docker save` process to copy the archive once more, see
+//! [`engine`]), else from `docker save`.
+//!
 //! The containerd image store (Docker 29's default; `docker info` lists the
 //! `io.containerd.snapshotter.v1` driver type) calls an image by its
 //! manifest or index digest, which classic-store compute nodes cannot load
@@ -31,6 +35,7 @@
 //! line quoting docker's stderr, never a traceback.
 
 use std::collections::HashSet;
+use std::io::Read;
 
 use serde_json::json;
 
@@ -38,6 +43,7 @@ use super::collection::{self, Ensured, ImageFacts, HASH, REPO_TAG};
 use super::{format, source, Plan, Session};
 use crate::arvados::api::{ApiClient, Collection, Link};
 use crate::docker::cli::{self, DockerError, ImageStore};
+use crate::docker::engine::{self, Endpoint};
 use crate::error::{Error, Result};
 use crate::log;
 use crate::request::{FoundBy, ImageArg, ImageIdPrefix, RepoTag};
@@ -134,11 +140,9 @@ pub fn ensure_from_daemon(
             docker,
         });
     }
-    let save = cli::save(&id).map_err(Error::Docker)?;
+    let save = open_save(&id)?;
     let what = format!("the output of `docker save {id}`");
-    // The size is unknown before the end: progress shows bytes only.
-    let (uploaded, archive) =
-        source::stream_reader_to_keep(cx.keep()?, save, what, None, plan.progress)?;
+    let (uploaded, archive) = source::stream_save_to_keep(cx.keep()?, save, what, plan.progress)?;
     let facts = ImageFacts {
         id: archive.image_id.clone(),
         repo_tag,
@@ -165,6 +169,17 @@ pub fn ensure_from_daemon(
         }
     }
     collection::create_fresh_recording(cx, &uploaded, facts, plan, Some(&id))
+}
+
+/// The image archive as `docker save` gives it: from the daemon's socket
+/// when it is one we can open, else from the docker command.
+fn open_save(id: &str) -> Result<Box<dyn Read + Send>> {
+    if let Endpoint::Socket(socket) = engine::current_endpoint() {
+        if let Some(save) = engine::save(&socket, id) {
+            return Ok(Box::new(save));
+        }
+    }
+    Ok(Box::new(cli::save(id).map_err(Error::Docker)?))
 }
 
 /// How messages name the image asked for.

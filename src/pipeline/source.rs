@@ -11,7 +11,7 @@ pub use super::checkpoint::Checkpoint;
 use super::checkpoint::State;
 use crate::arvados::keep::KeepClient;
 use crate::arvados::upload::{Event, Reuse, Uploaded};
-use crate::docker::archive::{self, ArchiveError, ImageArchive, Peek, Tee};
+use crate::docker::archive::{self, ArchiveChecker, ArchiveError, ImageArchive, Peek, Tee};
 use crate::docker::cli::{self as docker_cli, DockerError};
 use crate::error::{Error, Result};
 use crate::log;
@@ -133,34 +133,47 @@ pub fn stream_to_keep_resuming(
         ArchiveInput::File { file, .. } => Box::new(file),
         ArchiveInput::Stdin => Box::new(io::stdin()),
     };
-    stream_checked(keep, reader, what, size, mode, checkpoint)
+    stream_checked(
+        keep,
+        reader,
+        ArchiveChecker::new(),
+        what,
+        size,
+        mode,
+        checkpoint,
+    )
 }
 
-/// Streams any archive reader (a file, standard input, `docker save`'s
-/// stdout) once through the archive checker into Keep, reporting progress;
-/// `size` is the expected size when it is known. Returns the stored blocks
-/// and what the checker found, or the first problem: the reader's own error
-/// (docker's, quoted), the checker's refusal, or a Keep failure.
-pub fn stream_reader_to_keep<R: Read + Send>(
+/// Streams `docker save` of a local image once through the archive checker
+/// into Keep, reporting progress (bytes only: the size is not known before
+/// the end). The layers are not hashed: Docker checked them against their
+/// diff_ids as it wrote them (see [`ArchiveChecker::trusting_layers`]).
+/// Returns the stored blocks and what the checker found, or the first
+/// problem: docker's own error (quoted), the checker's refusal, or a Keep
+/// failure.
+pub fn stream_save_to_keep<R: Read + Send>(
     keep: &KeepClient,
-    reader: R,
+    save: R,
     what: String,
-    size: Option<u64>,
     mode: Progress,
 ) -> Result<(Uploaded, ImageArchive)> {
-    stream_checked(keep, reader, what, size, mode, None)
+    let checker = ArchiveChecker::trusting_layers();
+    stream_checked(keep, save, checker, what, None, mode, None)
 }
 
+/// Streams an archive reader once through `checker` into Keep; `size` is
+/// the expected size when it is known.
 fn stream_checked<R: Read + Send>(
     keep: &KeepClient,
     reader: R,
+    checker: ArchiveChecker,
     what: String,
     size: Option<u64>,
     mode: Progress,
     mut checkpoint: Option<&mut Checkpoint>,
 ) -> Result<(Uploaded, ImageArchive)> {
     let mut reporter = Reporter::new(mode, size);
-    let mut tee = Tee::new(reader);
+    let mut tee = Tee::with_checker(reader, checker);
     log::set_request_id(keep.current_request_id());
     reporter.update(0);
     // What the checkpoint held when the upload started; it is rewritten as

@@ -93,13 +93,25 @@ pub(super) fn check(members: &Members, size: u64) -> Result<ImageArchive, Archiv
             kind: config_member.kind.describe(),
         });
     }
-    if config_member.digest != config_digest {
-        // Already refused as it streamed; kept here so this function stands alone.
-        return Err(ArchiveError::DigestMismatch {
-            member: config_name,
-            expected: hex(&config_digest),
-            actual: hex(&config_member.digest),
-        });
+    // A mismatch was already refused as it streamed, checked again here so
+    // this function stands alone. Only a member too large to be a config
+    // may go unhashed.
+    match config_member.digest {
+        Some(actual) if actual == config_digest => {}
+        Some(actual) => {
+            return Err(ArchiveError::DigestMismatch {
+                member: config_name,
+                expected: hex(&config_digest),
+                actual: hex(&actual),
+            })
+        }
+        None => {
+            return Err(ArchiveError::TooLarge {
+                member: config_name,
+                size: config_member.size,
+                limit: members.limits.json,
+            })
+        }
     }
     let config = Config::parse(&config_name, &json(members, &config_name)?)?;
 
@@ -121,7 +133,12 @@ pub(super) fn check(members: &Members, size: u64) -> Result<ImageArchive, Archiv
             )
         })?;
         let (resolved, member) = resolve(members, &name, &referenced_by)?;
-        let digest = format!("sha256:{}", hex(&member.digest));
+        // Not hashed (a daemon's save): what the blob's name or the config
+        // says it is.
+        let digest = member
+            .digest
+            .or_else(|| blob_digest(&resolved))
+            .map_or_else(|| diff_id.clone(), |d| format!("sha256:{}", hex(&d)));
         let compression = compression(member.head());
         match compression {
             None if &digest != diff_id => {

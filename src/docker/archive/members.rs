@@ -51,8 +51,9 @@ pub(super) struct Member {
     /// The raw link target, for links.
     pub link: String,
     pub size: u64,
-    /// sha256 of the content (regular files only).
-    pub digest: [u8; 32],
+    /// sha256 of the content: regular files, but for the large ones when
+    /// [`Members::hash_large`] is off.
+    pub digest: Option<[u8; 32]>,
     head: [u8; HEAD],
     head_len: usize,
 }
@@ -87,6 +88,10 @@ struct Current {
 #[derive(Debug, Default)]
 pub(super) struct Members {
     pub limits: Limits,
+    /// Whether members too large to be JSON documents (the layers) are
+    /// hashed too. Off, their digest is taken from their name or the
+    /// config: for a daemon's save, which Docker checked as it wrote it.
+    pub hash_large: bool,
     /// Every member by normalized name.
     pub by_name: HashMap<String, Member>,
     /// The kept JSON documents by normalized name.
@@ -97,9 +102,10 @@ pub(super) struct Members {
 }
 
 impl Members {
-    pub(super) fn new(limits: Limits) -> Self {
+    pub(super) fn new(limits: Limits, hash_large: bool) -> Self {
         Members {
             limits,
+            hash_large,
             ..Members::default()
         }
     }
@@ -184,11 +190,11 @@ impl Sink for Members {
                 kind: entry.kind,
                 link: entry.link,
                 size: entry.size,
-                digest: [0; 32],
+                digest: None,
                 head: [0; HEAD],
                 head_len: 0,
             },
-            hasher: regular.then(Sha256::new),
+            hasher: (regular && (small || self.hash_large)).then(Sha256::new),
             keep,
             expected,
         });
@@ -232,15 +238,13 @@ impl Sink for Members {
             return Ok(());
         };
         let mut member = cur.member;
-        if let Some(hasher) = cur.hasher {
-            member.digest = hasher.finalize().into();
-        }
-        if let Some(expected) = cur.expected {
-            if member.digest != expected {
+        member.digest = cur.hasher.map(|h| h.finalize().into());
+        if let (Some(expected), Some(actual)) = (cur.expected, member.digest) {
+            if actual != expected {
                 return Err(ArchiveError::DigestMismatch {
                     member: cur.name,
                     expected: hex(&expected),
-                    actual: hex(&member.digest),
+                    actual: hex(&actual),
                 });
             }
         }
@@ -382,7 +386,7 @@ mod tests {
 
     #[test]
     fn small_blobs_are_kept_only_when_they_look_like_json() {
-        let mut members = Members::new(Limits::default());
+        let mut members = Members::new(Limits::default(), true);
         let json = b"  {\"a\":1}";
         let not_json = b"\x1f\x8b\x08 not json";
         for content in [&json[..], &not_json[..]] {
