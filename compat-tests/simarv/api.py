@@ -394,7 +394,7 @@ class ApiHandler(BaseHTTPRequestHandler):
         db = self.cluster.db
         items, available, limit, offset, select, perms = db.list(res, ctx, params)
         out = {"kind": "arvados#%sList" % ATTRS_KEY[res], "offset": offset, "limit": limit,
-               "items": [db.render(res, r, ctx, perms=perms, select=select, mode="list") for r in items]}
+               "items": db.render_list(res, items, ctx, perms, select)}
         if available is not None:
             out["items_available"] = available
         if res == "groups":

@@ -469,13 +469,23 @@ def _sort_key(coltype, v):
 def sort_records(records, orders, schema):
     """Sort like PostgreSQL: NULLS LAST for asc, NULLS FIRST for desc."""
     records = list(records)
-    for attr, desc in reversed(orders):
+
+    def key_of(attr):
         ct = schema.columns.get(attr)
 
-        def key(r, attr=attr, ct=ct):
+        def key(r):
             v = r.get(attr)
             return (True, 0) if v is None else (False, _sort_key(ct, v))
-        records.sort(key=key, reverse=desc)  # stable, so earlier keys win
+        return key
+
+    if orders and len({desc for _, desc in orders}) == 1:
+        # One direction: one sort on the tuple of keys (same order as the
+        # passes below, fewer key calls).
+        keys = [key_of(attr) for attr, _ in orders]
+        records.sort(key=lambda r: tuple(k(r) for k in keys), reverse=orders[0][1])
+        return records
+    for attr, desc in reversed(orders):
+        records.sort(key=key_of(attr), reverse=desc)  # stable, so earlier keys win
     return records
 
 

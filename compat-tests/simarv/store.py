@@ -399,9 +399,11 @@ class DB(object):
         include_old = bool(params.get("include_old_versions"))
         with self.lock:
             perms = Perms(self, ctx.user)
+            # The filters first: they are cheaper than the permission check
+            # and usually leave fewer rows (the result is the same).
             rows = [r for r in self.tables[table].values()
-                    if perms.readable(table, r, include_trash=include_trash, include_old_versions=include_old)
-                    and all(p(r) for p in preds)]
+                    if all(p(r) for p in preds)
+                    and perms.readable(table, r, include_trash=include_trash, include_old_versions=include_old)]
         rows = F.sort_records(rows, orders, schema)
         page = rows[offset:offset + limit]
         available = None if count == "none" else len(rows)
@@ -922,6 +924,23 @@ class DB(object):
         for missing strings, sorted keys at encoding time)."""
         with self.lock:
             return self._render(table, rec, ctx, perms, select, mode)
+
+    def render_list(self, table, recs, ctx, perms, select):
+        """render(mode="list") of each of `recs`, under one lock. Links with
+        `select` (what a listing of many images asks) take a direct path
+        that builds the same dictionaries with less work per record."""
+        with self.lock:
+            if table == "links" and select:
+                fields = [(k, _LINK_FIELDS[k]) for k in select if k in _LINK_FIELDS and k != "kind"]
+                etag = "etag" in select
+                out = []
+                for rec in recs:
+                    item = {k: f(rec) for k, f in fields}
+                    item["kind"] = "arvados#link"
+                    item["etag"] = etag_for(rec) if etag else ""
+                    out.append(item)
+                return out
+            return [self._render(table, r, ctx, perms, select, "list") for r in recs]
 
     def _render(self, table, rec, ctx, perms, select, mode):
         # With `select`, only the attributes asked for are computed: the
