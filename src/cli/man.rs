@@ -91,8 +91,9 @@ fn description(out: &mut Page) {
          Otherwise the image is streamed into Keep, from 'docker save' or from an archive \
          file or standard input, in 64 MiB blocks hashed and written in parallel, with no \
          copy on disk. \
-         The archive is checked while it streams, and the collection is created only \
-         after the whole archive has been read and found valid. \
+         The archive is checked while it streams (from the Docker daemon, all but the \
+         layers' sha256, which Docker checked as it wrote them), and the collection is \
+         created only after the whole archive has been read and found valid. \
          A collection given as --source is used as it is.",
     );
     out.tagged(
