@@ -551,9 +551,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_config_that_does_not_match_its_name() {
-        let image = TestImage::new(1);
+    /// The classic archive of `image` with its config changed (so that it
+    /// no longer matches its name), and the config's member name.
+    fn classic_with_a_changed_config(image: &TestImage) -> (Vec<Item>, String) {
         let cfg = format!("{}.json", image.config_hex());
         let mut items = image.classic(Order::Docker);
         replace(
@@ -561,6 +561,13 @@ mod tests {
             &cfg,
             image.config().replace("linux", "Linux").into_bytes(),
         );
+        (items, cfg)
+    }
+
+    #[test]
+    fn a_config_that_does_not_match_its_name() {
+        let image = TestImage::new(1);
+        let (items, cfg) = classic_with_a_changed_config(&image);
         let e = error(&tar_of(&items));
         assert!(
             matches!(&e, ArchiveError::DigestMismatch { member, .. } if *member == cfg),
@@ -659,13 +666,7 @@ mod tests {
         ));
         assert_eq!(run(&bytes, false).unwrap().layers, image_layers(&image));
         // The config is still hashed: it is the image id.
-        let cfg = format!("{}.json", image.config_hex());
-        let mut items = image.classic(Order::Docker);
-        replace(
-            &mut items,
-            &cfg,
-            image.config().replace("linux", "Linux").into_bytes(),
-        );
+        let (items, cfg) = classic_with_a_changed_config(&image);
         let e = run(&tar_of(&items), false).unwrap_err();
         assert!(
             matches!(&e, ArchiveError::DigestMismatch { member, .. } if *member == cfg),
