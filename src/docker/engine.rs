@@ -192,6 +192,16 @@ impl<S: Read> EngineSave<S> {
         }
         Ok(size)
     }
+
+    /// The CRLF after a chunk's data.
+    fn end_of_chunk(&mut self) -> io::Result<()> {
+        let mut head = 0;
+        if next_line(&mut self.conn, &mut head)?.is_empty() {
+            Ok(())
+        } else {
+            Err(invalid("chunk data longer than its size line".into()))
+        }
+    }
 }
 
 impl<S: Read> Read for EngineSave<S> {
@@ -229,18 +239,6 @@ impl<S: Read> Read for EngineSave<S> {
             Framing::Length(left) => *left -= n as u64,
         }
         Ok(n)
-    }
-}
-
-impl<S: Read> EngineSave<S> {
-    /// The CRLF after a chunk's data.
-    fn end_of_chunk(&mut self) -> io::Result<()> {
-        let mut head = 0;
-        if next_line(&mut self.conn, &mut head)?.is_empty() {
-            Ok(())
-        } else {
-            Err(invalid("chunk data longer than its size line".into()))
-        }
     }
 }
 
