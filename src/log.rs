@@ -14,8 +14,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// keepdocker's own logger.
+/// keepdocker's own logger (also the DEBUG lines of Docker calls).
 pub const KEEPDOCKER: &str = "arvados.keepdocker";
+/// The DEBUG lines of API requests.
+pub const API: &str = "arvados.api";
+/// The DEBUG lines of Keep block requests.
+pub const KEEP: &str = "arvados.keep";
 /// The logger of the upload stage (legacy arv-put).
 pub const ARV_PUT: &str = "arvados.arv_put";
 
@@ -42,6 +46,7 @@ impl Level {
 static STDERR: Mutex<()> = Mutex::new(());
 static REQUEST_ID: Mutex<Option<String>> = Mutex::new(None);
 static SILENT: AtomicBool = AtomicBool::new(false);
+static DEBUG: AtomicBool = AtomicBool::new(false);
 
 /// Writes text to stderr under the one stderr lock. Errors are ignored: a
 /// closed stderr must not fail an upload.
@@ -58,6 +63,39 @@ pub fn set_silent(silent: bool) {
     SILENT.store(silent, Ordering::Relaxed);
 }
 
+/// `ARVADOS_DEBUG`: turn DEBUG records on (they are dropped otherwise).
+pub fn set_debug(on: bool) {
+    DEBUG.store(on, Ordering::Relaxed);
+}
+
+/// Whether DEBUG records are written.
+pub fn debug_enabled() -> bool {
+    DEBUG.load(Ordering::Relaxed)
+}
+
+/// A DEBUG record. The message is built only when debugging is on, so
+/// the lines cost nothing otherwise. Callers never put a token, a
+/// signature or a credential in it: see [`unsigned`].
+pub fn debug(logger: &str, message: impl FnOnce() -> String) {
+    if debug_enabled() {
+        log(logger, Level::Debug, &message());
+    }
+}
+
+/// A locator as a DEBUG line may show it: `hash+size`, every hint (the
+/// `+A` permission signature among them) cut off.
+pub fn unsigned(locator: &str) -> &str {
+    match locator.match_indices('+').nth(1) {
+        Some((at, _)) => &locator[..at],
+        None => locator,
+    }
+}
+
+/// Milliseconds since `start`, for DEBUG lines.
+pub fn millis(start: std::time::Instant) -> u128 {
+    start.elapsed().as_millis()
+}
+
 /// From now on the first ERROR or DEBUG record gets
 /// ` (X-Request-Id: <id>)` appended, once (legacy arv-put's log filter).
 pub fn set_request_id(id: &str) {
@@ -66,6 +104,9 @@ pub fn set_request_id(id: &str) {
 
 /// Logs one record.
 pub fn log(logger: &str, level: Level, message: &str) {
+    if level == Level::Debug && !debug_enabled() {
+        return;
+    }
     if level == Level::Info && logger == ARV_PUT && SILENT.load(Ordering::Relaxed) {
         return;
     }
@@ -198,6 +239,20 @@ pub fn tzif_offset(data: &[u8], now: i64) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_lines_show_no_signature() {
+        let signed = "acbd18db4cc2f85cedef654fccc4a4d8+3+A0123abcd@65f00000";
+        assert_eq!(unsigned(signed), "acbd18db4cc2f85cedef654fccc4a4d8+3");
+        assert_eq!(
+            unsigned("acbd18db4cc2f85cedef654fccc4a4d8+3"),
+            "acbd18db4cc2f85cedef654fccc4a4d8+3"
+        );
+        assert_eq!(
+            unsigned("acbd18db4cc2f85cedef654fccc4a4d8"),
+            "acbd18db4cc2f85cedef654fccc4a4d8"
+        );
+    }
 
     #[test]
     fn line_format_matches_legacy() {

@@ -28,6 +28,7 @@ impl Context {
     /// client. No request is sent yet.
     pub fn connect(env: Env, retries: u64) -> Result<Context> {
         let settings = Settings::load(&env)?;
+        crate::log::set_debug(settings.debug());
         let config = settings.client_config(&env)?;
         let retries = u32::try_from(retries).unwrap_or(u32::MAX);
         let api = ApiClient::new(&config, retries)?;

@@ -168,9 +168,12 @@ impl Settings {
         &self.warnings
     }
 
-    /// `ARVADOS_DEBUG`: any non-empty value, even `0`, turns debugging on.
+    /// `ARVADOS_DEBUG`: any value but empty or `0` turns debugging on.
+    /// (The legacy SDK also takes `0` as on; a user who writes `0` means
+    /// off, so we read it that way: see the README's differences.)
     pub fn debug(&self) -> bool {
-        self.get("ARVADOS_DEBUG").is_some_and(|v| !v.is_empty())
+        self.get("ARVADOS_DEBUG")
+            .is_some_and(|v| !v.is_empty() && v.trim() != "0")
     }
 
     /// `ARVADOS_API_HOST_INSECURE`, with the legacy truthiness.
@@ -699,12 +702,21 @@ mod tests {
     }
 
     #[test]
-    fn debug_flag_is_any_non_empty_value() {
-        let s =
-            Settings::load(&Env::from_pairs([("ARVADOS_DEBUG", "0"), ("HOME", "/nx")])).unwrap();
-        assert!(s.debug());
-        let s = Settings::load(&Env::from_pairs([("ARVADOS_DEBUG", ""), ("HOME", "/nx")])).unwrap();
-        assert!(!s.debug());
+    fn debug_flag_is_on_unless_empty_or_zero() {
+        let debug = |value: &str| {
+            Settings::load(&Env::from_pairs([
+                ("ARVADOS_DEBUG", value),
+                ("HOME", "/nx"),
+            ]))
+            .unwrap()
+            .debug()
+        };
+        assert!(debug("1"));
+        assert!(debug("yes"));
+        assert!(!debug("0"));
+        assert!(!debug(""));
+        let unset = Settings::load(&Env::from_pairs([("HOME", "/nx")])).unwrap();
+        assert!(!unset.debug());
     }
 
     #[test]

@@ -187,6 +187,9 @@ class Result:
         return "%s -> exit %d\nstdout: %s\nstderr: %s" % (self.argv, self.returncode, self.stdout, self.stderr)
 
 
+SIGNATURE = re.compile(r"\+A[0-9a-f]{40}@[0-9a-f]{8}")
+
+
 def assert_no_secrets(cluster, text):
     """Issue 6: no user's API token (or its secret part) in any output.
     Every run of either tool in the suite passes through here."""
@@ -194,6 +197,11 @@ def assert_no_secrets(cluster, text):
         user = cluster.user(who)
         for secret in (user["token"], user["secret"]):
             assert secret not in text, "the API token of %s appears in the output:\n%s" % (who, text)
+    # Issue 13: DEBUG lines name blocks by hash and size, never with the
+    # permission signature that lets the bearer read them.
+    for line in text.splitlines():
+        if " DEBUG: " in line:
+            assert not SIGNATURE.search(line), "a DEBUG line shows a permission signature:\n%s" % line
 
 
 class Tools:

@@ -26,6 +26,7 @@ use super::http::{
     transport_error_is_retryable, Clock, SystemClock,
 };
 use crate::error::{redact, Error, Result};
+use crate::log;
 use crate::settings::ClientConfig;
 
 /// URLs longer than this are sent as POST + method override (the Python
@@ -440,6 +441,7 @@ impl ApiClient {
         let override_get = method == Method::Get && full_url.len() > MAX_GET_URL_LEN;
         let auth = format!("Bearer {}", self.token);
         with_retries(self.retries, &*self.clock, || {
+            let started = std::time::Instant::now();
             let sent = match method {
                 Method::Get if override_get => self
                     .agent
@@ -478,7 +480,20 @@ impl ApiClient {
                     }
                 }
             };
-            self.read_response(method, &url, request_id, sent)
+            let status = sent.as_ref().ok().map(|r| r.status().as_u16());
+            let answer = self.read_response(method, &url, request_id, sent);
+            log::debug(log::API, || {
+                let outcome = match (status, &answer) {
+                    (Some(status), Ok(_) | Err((Error::Api { .. }, _))) => status.to_string(),
+                    _ => "failed".to_string(),
+                };
+                format!(
+                    "{} /{path} {outcome} {} ms request {request_id}",
+                    method.as_str(),
+                    log::millis(started)
+                )
+            });
+            answer
         })
     }
 

@@ -160,14 +160,13 @@ pub struct PutRequest<'a> {
     pub connect_timeout: Duration,
 }
 
-/// One Keep GET or HEAD.
+/// One Keep GET.
 #[derive(Clone, Copy, Debug)]
 pub struct GetRequest<'a> {
     pub root: &'a str,
     /// The full locator, with size and signature.
     pub locator: &'a str,
     pub request_id: &'a str,
-    pub head: bool,
     /// Bodies longer than this are an error.
     pub max_body: u64,
     pub connect_timeout: Duration,
@@ -257,12 +256,9 @@ impl KeepTransport for UreqTransport {
 
     fn get(&self, r: &GetRequest<'_>) -> std::result::Result<KeepReply, String> {
         let url = format!("{}{}", r.root, r.locator);
-        let builder = if r.head {
-            self.agent.head(url)
-        } else {
-            self.agent.get(url)
-        };
-        let builder = builder
+        let builder = self
+            .agent
+            .get(url)
             .config()
             .timeout_connect(Some(r.connect_timeout))
             .timeout_per_read(Some(STALL_TIMEOUT))
@@ -691,7 +687,10 @@ impl KeepClient {
                 storage_classes: classes.as_deref(),
                 connect_timeout,
             };
+            let started = Instant::now();
             let reply = self.transport.put(&request);
+            let locator = format!("{hash}+{}", data.len());
+            debug_request("PUT", &locator, &service.root, &reply, data.len(), started);
             let mut st = shared.lock().unwrap();
             st.in_flight -= 1;
             record_put(&mut st.outcome, &service.root, hash, reply);
@@ -711,22 +710,13 @@ impl KeepClient {
     }
 
     /// Reads a block by its (signed) locator, checking its md5.
+    /// GETs with rendezvous order and retry rounds (spec §5.5): a service
+    /// that fails permanently is not asked again; a body whose md5 does not
+    /// match is a failure and the next service is tried.
     pub fn get_block(&self, locator: &str) -> Result<Vec<u8>> {
-        Ok(self.read_block(locator, false)?.unwrap_or_default())
-    }
-
-    /// Checks that a block is readable with its (signed) locator.
-    pub fn head_block(&self, locator: &str) -> Result<()> {
-        self.read_block(locator, true).map(|_| ())
-    }
-
-    /// GET or HEAD with rendezvous order and retry rounds (spec §5.5): a
-    /// service that fails permanently is not asked again; a body whose md5
-    /// does not match is a failure and the next service is tried.
-    fn read_block(&self, locator: &str, head: bool) -> Result<Option<Vec<u8>>> {
         let parsed = Locator::parse(locator)?;
         if parsed.bare() == EMPTY_BLOCK_LOCATOR {
-            return Ok(Some(Vec::new()));
+            return Ok(Vec::new());
         }
         let hash = parsed.hash();
         let mut unusable: HashSet<String> = HashSet::new();
@@ -763,17 +753,17 @@ impl KeepClient {
                     root: &service.root,
                     locator,
                     request_id: &self.request_id,
-                    head,
                     max_body: parsed.size() + 1,
                     connect_timeout: connect_timeout(proxy_mode, round),
                 };
-                match self.transport.get(&request) {
+                let started = Instant::now();
+                let reply = self.transport.get(&request);
+                let size = reply.as_ref().map_or(0, |r| r.body.len());
+                debug_request("GET", locator, &service.root, &reply, size, started);
+                match reply {
                     Ok(r) if (200..300).contains(&r.status) => {
-                        if head {
-                            return Ok(None);
-                        }
                         if md5_hex(&r.body) == hash && r.body.len() as u64 == parsed.size() {
-                            return Ok(Some(r.body));
+                            return Ok(r.body);
                         }
                         answers.insert(
                             service.root.clone(),
@@ -816,48 +806,6 @@ impl KeepClient {
                 })
                 .collect(),
         })
-    }
-}
-
-/// Reads a file made of whole blocks (a one-file collection such as
-/// [`super::manifest::OneFileManifest`] describes) as one stream, fetching
-/// one block at a time. A Keep failure surfaces as an `io::Error` wrapping
-/// the crate's [`Error`].
-pub struct BlockReader<'a> {
-    keep: &'a KeepClient,
-    locators: std::vec::IntoIter<Locator>,
-    block: Vec<u8>,
-    pos: usize,
-}
-
-impl KeepClient {
-    /// A `Read` over the concatenation of these blocks.
-    pub fn reader(&self, locators: Vec<Locator>) -> BlockReader<'_> {
-        BlockReader {
-            keep: self,
-            locators: locators.into_iter(),
-            block: Vec::new(),
-            pos: 0,
-        }
-    }
-}
-
-impl std::io::Read for BlockReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos == self.block.len() {
-            let Some(next) = self.locators.next() else {
-                return Ok(0);
-            };
-            self.block = self
-                .keep
-                .get_block(&next.to_string())
-                .map_err(std::io::Error::other)?;
-            self.pos = 0;
-        }
-        let n = buf.len().min(self.block.len() - self.pos);
-        buf[..n].copy_from_slice(&self.block[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
     }
 }
 
@@ -926,6 +874,34 @@ struct RoundOutcome {
 }
 
 /// "answered 503 Service Unavailable: <first line of the body>".
+/// The DEBUG line of one block request: the locator without its
+/// signature, never a header.
+fn debug_request(
+    method: &str,
+    locator: &str,
+    root: &str,
+    reply: &std::result::Result<KeepReply, String>,
+    bytes: usize,
+    started: Instant,
+) {
+    crate::log::debug(crate::log::KEEP, || {
+        let outcome = match reply {
+            Ok(r) => r.status.to_string(),
+            // A GET's URL holds the signed locator: keep the signature
+            // out of the line.
+            Err(problem) => format!(
+                "failed ({})",
+                problem.replace(locator, crate::log::unsigned(locator))
+            ),
+        };
+        format!(
+            "{method} {} {root} {outcome} {bytes} bytes {} ms",
+            crate::log::unsigned(locator),
+            crate::log::millis(started)
+        )
+    });
+}
+
 fn status_text(reply: &KeepReply) -> String {
     let mut text = format!("answered {}", reply.status);
     if !reply.reason.is_empty() {
@@ -1521,27 +1497,6 @@ pub(crate) mod tests {
             .get_block(&format!("{}+3", md5_hex(b"bar")))
             .unwrap_err();
         assert!(e.to_string().contains("fails the checksum"), "{e}");
-    }
-
-    #[test]
-    fn block_reader_streams_blocks_in_order() {
-        use std::io::Read;
-        let services = vec![svc(0, "disk"), svc(1, "disk")];
-        let fake = Arc::new(Fake::new(&[
-            (&services[0], &[OK][..]),
-            (&services[1], &[OK][..]),
-        ]));
-        let keep = client(services, fake, 1, Arc::new(FakeClock::new()));
-        let locs: Vec<Locator> = [&b"hello "[..], b"", b"world"]
-            .iter()
-            .map(|d| Locator::parse(&keep.put_block(d).unwrap()).unwrap())
-            .collect();
-        let mut text = String::new();
-        keep.reader(locs).read_to_string(&mut text).unwrap();
-        assert_eq!(text, "hello world");
-        let missing = vec![Locator::new(&md5_hex(b"nope"), 4)];
-        let e = keep.reader(missing).read(&mut [0; 8]).unwrap_err();
-        assert!(e.to_string().contains("not found in Keep"), "{e}");
     }
 
     #[test]

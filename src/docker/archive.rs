@@ -215,11 +215,6 @@ impl<R: Read> Tee<R> {
             None => self.checker.finish(),
         }
     }
-
-    /// The source and the checker, for a caller that wants the source back.
-    pub fn into_parts(self) -> (R, ArchiveChecker) {
-        (self.inner, self.checker)
-    }
 }
 
 impl<R: Read> Read for Tee<R> {

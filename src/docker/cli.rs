@@ -17,8 +17,11 @@ use std::fmt;
 use std::io::{self, Read};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use serde_json::Value;
+
+use crate::log;
 
 /// The programs tried in turn (legacy: `docker`, then `docker.io`).
 const PROGRAMS: [&str; 2] = ["docker", "docker.io"];
@@ -160,11 +163,21 @@ fn spawn(args: &[&str], stdout: fn() -> Stdio) -> Result<Child, DockerError> {
 
 /// Runs `docker ARGS` to the end, stdout and stderr read fully.
 fn run(args: &[&str]) -> Result<Output, DockerError> {
+    let started = Instant::now();
     let child = spawn(args, Stdio::piped)?;
-    child.wait_with_output().map_err(|source| DockerError::Io {
+    let output = child.wait_with_output().map_err(|source| DockerError::Io {
         command: command_line(args),
         source,
-    })
+    })?;
+    log::debug(log::KEEPDOCKER, || {
+        format!(
+            "{}: {}, {} ms",
+            command_line(args),
+            status_text(output.status),
+            log::millis(started)
+        )
+    });
+    Ok(output)
 }
 
 /// The `Id` of each object in `docker image inspect`'s output.
@@ -292,11 +305,20 @@ pub fn parse_driver_status(stdout: &[u8]) -> ImageStore {
 /// `docker pull REFERENCE`; its progress output is not shown (legacy).
 pub fn pull(reference: &str) -> Result<(), DockerError> {
     let args = ["pull", reference];
+    let started = Instant::now();
     let child = spawn(&args, Stdio::null)?;
     let out = child.wait_with_output().map_err(|source| DockerError::Io {
         command: command_line(&args),
         source,
     })?;
+    log::debug(log::KEEPDOCKER, || {
+        format!(
+            "{}: {}, {} ms",
+            command_line(&args),
+            status_text(out.status),
+            log::millis(started)
+        )
+    });
     if out.status.success() {
         return Ok(());
     }
@@ -311,6 +333,9 @@ pub fn pull(reference: &str) -> Result<(), DockerError> {
 pub fn save(image_id: &str) -> Result<SaveReader, DockerError> {
     let args = ["save", image_id];
     let mut child = spawn(&args, Stdio::piped)?;
+    log::debug(log::KEEPDOCKER, || {
+        format!("{}: started, pid {}", command_line(&args), child.id())
+    });
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
     let drain = std::thread::spawn(move || drain(stderr));

@@ -19,6 +19,9 @@ use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::log;
 
 /// The environment variable that keeps `docker save` on the CLI.
 pub const USE_CLI_VAR: &str = "ARV_KEEPDOCKER_USE_DOCKER_CLI";
@@ -91,9 +94,24 @@ pub fn current_endpoint() -> Endpoint {
 /// Starts `GET /images/{id}/get` on the socket. `None` when the archive
 /// cannot be had this way (see the module documentation): run the CLI.
 pub fn save(socket: &Path, image_id: &str) -> Option<EngineSave<UnixStream>> {
-    let mut stream = UnixStream::connect(socket).ok()?;
-    stream.write_all(request(image_id).as_bytes()).ok()?;
-    EngineSave::start(stream).ok()
+    let started = Instant::now();
+    let answer = UnixStream::connect(socket).and_then(|mut stream| {
+        stream.write_all(request(image_id).as_bytes())?;
+        EngineSave::start(stream)
+    });
+    log::debug(log::KEEPDOCKER, || {
+        let outcome = match &answer {
+            Ok(_) => "200".to_string(),
+            Err(e) => format!("failed ({e})"),
+        };
+        format!(
+            "daemon GET /images/{}/get on {}: {outcome}, {} ms",
+            escape_path(image_id),
+            socket.display(),
+            log::millis(started)
+        )
+    });
+    answer.ok()
 }
 
 /// The request line and headers.

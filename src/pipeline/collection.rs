@@ -585,7 +585,7 @@ fn archive_to_collection(
                 return ensure_from_existing(cx, existing, facts, plan);
             }
             let (uploaded, image) =
-                source::stream_to_keep_resuming(cx.keep()?, archive, plan.progress, checkpoint)?;
+                source::stream_to_keep(cx.keep()?, archive, plan.progress, checkpoint)?;
             source::same_image(input, &peek.image_id, &image.image_id)?;
             let facts = ImageFacts {
                 id: image.image_id,
@@ -596,8 +596,7 @@ fn archive_to_collection(
         }
     }
 
-    let (uploaded, image) =
-        source::stream_to_keep_resuming(cx.keep()?, archive, plan.progress, checkpoint)?;
+    let (uploaded, image) = source::stream_to_keep(cx.keep()?, archive, plan.progress, checkpoint)?;
     format::ensure_supported(&image.image_id, formats, plan.force_image_format)?;
     let repo_tag = source::recorded_repo_tag(given, &image.repo_tags);
     cx.lock(&image.image_id)?;

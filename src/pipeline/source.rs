@@ -111,17 +111,9 @@ pub fn recorded_repo_tag(given: Option<&RepoTag>, repo_tags: &[String]) -> Optio
 
 /// Streams the archive into Keep, checking every byte on the way; returns
 /// the blocks and the checked image. Nothing is created on the cluster.
+/// With a resume checkpoint, blocks it holds are not sent again, and every
+/// block Keep confirms is recorded in it.
 pub fn stream_to_keep(
-    keep: &KeepClient,
-    input: ArchiveInput,
-    mode: Progress,
-) -> Result<(Uploaded, ImageArchive)> {
-    stream_to_keep_resuming(keep, input, mode, None)
-}
-
-/// [`stream_to_keep`] with a resume checkpoint: blocks it holds are not
-/// sent again, and every block Keep confirms is recorded in it.
-pub fn stream_to_keep_resuming(
     keep: &KeepClient,
     input: ArchiveInput,
     mode: Progress,
