@@ -12,7 +12,7 @@
 //! a new line, as roff wants.
 
 use super::doc::{DESCRIPTION, FORMS};
-use super::flags::{FlagSpec, Section, FLAGS, POSITIONALS};
+use super::flags::{FlagSpec, Origin, Section, FLAGS, POSITIONALS};
 
 /// The page, relative to the repository root.
 pub const PATH: &str = "man/arv-keepdocker.1";
@@ -193,7 +193,11 @@ fn environment(out: &mut Page) {
         ),
         (
             "ARVADOS_DEBUG",
-            "Any non-empty value (even 0) turns on DEBUG log lines.",
+            "Any value but empty or 0 turns on DEBUG log lines: one per API request (method, \
+             path, status, milliseconds, request id), per Keep block request (method, the \
+             locator without its signature, server, status, bytes, milliseconds) and per \
+             Docker command or daemon request. They never show a token or a signature. \
+             (The Python tool also takes 0 as on.)",
         ),
         (
             "SSL_CERT_FILE",
@@ -258,7 +262,17 @@ fn files(out: &mut Page) {
          first stored. \
          The cache root is the first owner-writable directory of $CACHE_DIRECTORY, else \
          $XDG_CACHE_HOME/arvados, else ~/.cache/arvados. \
-         No copy of the image is written there.",
+         The lock files are empty and stay. \
+         No copy of the image is written there, nor anywhere else.",
+    );
+    out.raw(".TP");
+    out.raw("\\fI~/.cache/arvados/keepdocker-resume/\\fR");
+    out.text(
+        "The resume checkpoint of a --source=FILE upload of a regular file (not with \
+         --no-cache): the file's identity and, for each block Keep confirmed, its offset, \
+         size and signed locator (about 150 bytes per 64 MiB block); never the API token. \
+         It is rewritten through a temporary file in the same directory after each \
+         confirmed block, and removed once the image collection exists.",
     );
 }
 
@@ -372,12 +386,22 @@ fn compatibility(out: &mut Page) {
         "An empty dockerImageFormats list in the cluster configuration disables the format \
          check, as the server documents, instead of refusing every image.",
         "--version prints the program name, not the path it was started by.",
-        "--source, --from and --project-uuid=source are new.",
     ];
     for item in items {
         out.raw(".IP \\(bu 2");
         out.text(item);
     }
+    // Read from the flag table, so that a new option cannot be left out.
+    let new: Vec<String> = FLAGS
+        .iter()
+        .filter(|f| f.origin == Origin::New)
+        .map(|f| format!("--{}", f.long))
+        .collect();
+    out.raw(".IP \\(bu 2");
+    out.text(&format!(
+        "New options: {} and --project-uuid=source.",
+        new.join(", ")
+    ));
     out.para();
     out.text(
         "The README of the source distribution lists every difference, with the reason for \
