@@ -10,7 +10,7 @@
 //! last transition (or UTC).
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -47,14 +47,45 @@ static STDERR: Mutex<()> = Mutex::new(());
 static REQUEST_ID: Mutex<Option<String>> = Mutex::new(None);
 static SILENT: AtomicBool = AtomicBool::new(false);
 static DEBUG: AtomicBool = AtomicBool::new(false);
+/// The length of the progress line now on the screen (0: none), so that a
+/// log line can blank it first.
+static PROGRESS_SHOWN: AtomicUsize = AtomicUsize::new(0);
 
-/// Writes text to stderr under the one stderr lock. Errors are ignored: a
-/// closed stderr must not fail an upload.
+/// Writes text to stderr under the one stderr lock, first blanking a
+/// progress line that is showing. Errors are ignored: a closed stderr must
+/// not fail an upload.
 pub fn write_stderr(text: &str) {
     let _guard = STDERR.lock().unwrap_or_else(|e| e.into_inner());
+    let shown = PROGRESS_SHOWN.swap(0, Ordering::Relaxed);
     let mut err = std::io::stderr().lock();
+    if shown > 0 {
+        let _ = write!(err, "\r{:shown$}\r", "");
+    }
     let _ = err.write_all(text.as_bytes());
     let _ = err.flush();
+}
+
+/// Draws the progress line in place of the one showing (no newline), with
+/// blanks over what a longer previous line left.
+pub fn write_progress_line(line: &str) {
+    let _guard = STDERR.lock().unwrap_or_else(|e| e.into_inner());
+    let width = line.chars().count();
+    let previous = PROGRESS_SHOWN.swap(width, Ordering::Relaxed);
+    let pad = previous.saturating_sub(width);
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "\r{line}{:pad$}", "");
+    let _ = err.flush();
+}
+
+/// Ends the progress line showing, if any, with a newline: it stays on
+/// the screen above what comes next.
+pub fn end_progress_line() {
+    let _guard = STDERR.lock().unwrap_or_else(|e| e.into_inner());
+    if PROGRESS_SHOWN.swap(0, Ordering::Relaxed) > 0 {
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(b"\n");
+        let _ = err.flush();
+    }
 }
 
 /// `--silent`: INFO records of the upload stage are dropped (legacy sets

@@ -62,6 +62,11 @@ pub struct Uploaded {
     pub locators: Vec<String>,
     /// Total bytes.
     pub size: u64,
+    /// Of those, bytes in blocks that were not sent (a resumed upload's);
+    /// set by the caller that chose them.
+    pub reused: u64,
+    /// From the start of the upload to its last block.
+    pub elapsed: std::time::Duration,
 }
 
 impl Uploaded {
@@ -125,6 +130,7 @@ impl KeepClient {
         reuse: Option<Reuse<'_>>,
         events: &mut dyn FnMut(Event),
     ) -> Result<Uploaded> {
+        let started = std::time::Instant::now();
         let threads = self.thread_count().max(1);
         let max_buffers = threads + 1;
         let abort = AtomicBool::new(false);
@@ -157,6 +163,10 @@ impl KeepClient {
             drop(msg_tx);
             drop(free_tx);
             self.collect(msg_rx, &abort, events)
+        })
+        .map(|mut uploaded| {
+            uploaded.elapsed = started.elapsed();
+            uploaded
         })
     }
 
@@ -259,7 +269,12 @@ impl KeepClient {
             .into_iter()
             .map(|l| l.expect("every block was stored or the upload failed"))
             .collect();
-        Ok(Uploaded { locators, size })
+        Ok(Uploaded {
+            locators,
+            size,
+            reused: 0,
+            elapsed: std::time::Duration::ZERO,
+        })
     }
 }
 

@@ -247,6 +247,15 @@ pub const FLAGS: &[FlagSpec] = &[
         section: Section::Output,
         help: "Show upload progress on stderr for humans (the default when \
                stderr is a terminal and --silent is not given).",
+        man: "One line, redrawn in place: read / total, percentage, rate and time left, \
+              for example '1.21 GiB / 3.50 GiB  34.6%  48.2 MiB/s  0:48 left'. \
+              The total is the file's size for --source=FILE and Docker's image size for \
+              the daemon, marked as an estimate ('~3.50 GiB'; the percentage stops at 100); \
+              standard input has no total, so the line shows what was read and the rate. \
+              A resumed upload adds 'reused SIZE' for the blocks it did not send again. \
+              A narrow terminal gets fewer fields. \
+              After the upload one INFO line sums up: bytes sent, bytes reused, time and \
+              average rate.",
         ..SWITCH
     },
     FlagSpec {
@@ -257,7 +266,7 @@ pub const FLAGS: &[FlagSpec] = &[
         help: "Show upload progress on stderr as machine-readable lines \
                (bytes written and, if known, the total).",
         man: "Each line reads 'PROGRAM PID: WRITTEN written TOTAL total', with -1 as \
-              TOTAL when the size is not known.",
+              TOTAL when the size is not known exactly (standard input, the daemon).",
         ..SWITCH
     },
     FlagSpec {

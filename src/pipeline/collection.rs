@@ -17,6 +17,7 @@ use crate::arvados::manifest::portable_data_hash;
 use crate::arvados::upload::Uploaded;
 use crate::error::Result;
 use crate::log;
+use crate::progress;
 use crate::request::{Input, RepoTag, Storage};
 use crate::timestamp::{parse_naive, Naive};
 
@@ -524,6 +525,9 @@ pub fn create_fresh_recording(
                 collection.name.as_deref().unwrap_or(&name)
             ),
         );
+        let sent = uploaded.size - uploaded.reused;
+        let summary = progress::summary(sent, uploaded.reused, uploaded.elapsed);
+        log::log(log::ARV_PUT, log::Level::Info, &summary);
     }
     Ok(Ensured {
         collection,

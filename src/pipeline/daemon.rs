@@ -46,6 +46,7 @@ use crate::docker::cli::{self, DockerError, ImageStore};
 use crate::docker::engine::{self, Endpoint};
 use crate::error::{Error, Result};
 use crate::log;
+use crate::progress::Total;
 use crate::request::{FoundBy, ImageArg, ImageIdPrefix, RepoTag};
 
 /// What Docker says about the image asked for: its id and how it was
@@ -142,7 +143,8 @@ pub fn ensure_from_daemon(
     }
     let save = open_save(&id)?;
     let what = format!("the output of `docker save {id}`");
-    let (uploaded, archive) = source::stream_save_to_keep(cx.keep()?, save, what, plan.progress)?;
+    let (uploaded, archive) =
+        source::stream_save_to_keep(cx.keep()?, save, what, Total::Unknown, plan.progress)?;
     let facts = ImageFacts {
         id: archive.image_id.clone(),
         repo_tag,

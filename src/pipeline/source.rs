@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use super::checkpoint::Checkpoint;
@@ -15,7 +16,7 @@ use crate::docker::archive::{self, ArchiveChecker, ArchiveError, ImageArchive, P
 use crate::docker::cli::{self as docker_cli, DockerError};
 use crate::error::{Error, Result};
 use crate::log;
-use crate::progress::Reporter;
+use crate::progress::{Reporter, Total};
 use crate::request::{Input, Progress, RepoTag};
 
 /// An opened archive.
@@ -80,10 +81,10 @@ impl ArchiveInput {
         found
     }
 
-    fn size(&self) -> Option<u64> {
+    fn size(&self) -> Total {
         match self {
-            ArchiveInput::File { size, .. } => Some(*size),
-            ArchiveInput::Stdin => None,
+            ArchiveInput::File { size, .. } => Total::Exact(*size),
+            ArchiveInput::Stdin => Total::Unknown,
         }
     }
 }
@@ -137,8 +138,8 @@ pub fn stream_to_keep(
 }
 
 /// Streams `docker save` of a local image once through the archive checker
-/// into Keep, reporting progress (bytes only: the size is not known before
-/// the end). The layers are not hashed: Docker checked them against their
+/// into Keep, reporting progress against `size` (Docker's image size, an
+/// estimate: the archive adds tar headers). The layers are not hashed: Docker checked them against their
 /// diff_ids as it wrote them (see [`ArchiveChecker::trusting_layers`]).
 /// Returns the stored blocks and what the checker found, or the first
 /// problem: docker's own error (quoted), the checker's refusal, or a Keep
@@ -147,42 +148,48 @@ pub fn stream_save_to_keep<R: Read + Send>(
     keep: &KeepClient,
     save: R,
     what: String,
+    size: Total,
     mode: Progress,
 ) -> Result<(Uploaded, ImageArchive)> {
     let checker = ArchiveChecker::trusting_layers();
-    stream_checked(keep, save, checker, what, None, mode, None)
+    stream_checked(keep, save, checker, what, size, mode, None)
 }
 
-/// Streams an archive reader once through `checker` into Keep; `size` is
-/// the expected size when it is known.
+/// Streams an archive reader once through `checker` into Keep, reporting
+/// progress against `size`.
 fn stream_checked<R: Read + Send>(
     keep: &KeepClient,
     reader: R,
     checker: ArchiveChecker,
     what: String,
-    size: Option<u64>,
+    size: Total,
     mode: Progress,
     mut checkpoint: Option<&mut Checkpoint>,
 ) -> Result<(Uploaded, ImageArchive)> {
     let mut reporter = Reporter::new(mode, size);
     let mut tee = Tee::with_checker(reader, checker);
     log::set_request_id(keep.current_request_id());
-    reporter.update(0);
+    reporter.update(0, 0);
     // What the checkpoint held when the upload started; it is rewritten as
     // blocks are confirmed.
     let previous: Option<State> = checkpoint.as_ref().map(|c| c.state().clone());
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let reuse =
-        |index: usize, md5: &str, size: usize| previous.as_ref()?.reusable(index, md5, size, now);
+    // Bytes of the blocks reused, counted by the workers that reuse them.
+    let reused = AtomicU64::new(0);
+    let reuse = |index: usize, md5: &str, size: usize| {
+        let locator = previous.as_ref()?.reusable(index, md5, size, now)?;
+        reused.fetch_add(size as u64, Ordering::Relaxed);
+        Some(locator)
+    };
     let result = keep.upload_reusing(
         &mut tee,
         &what,
         None,
         previous.as_ref().map(|_| &reuse as Reuse<'_>),
         &mut |event| match event {
-            Event::Progress(p) => reporter.update(p.bytes_read),
+            Event::Progress(p) => reporter.update(p.bytes_read, reused.load(Ordering::Relaxed)),
             Event::Warning(text) => log::log(log::ARV_PUT, log::Level::Warning, &text),
             Event::Stored {
                 index,
@@ -195,9 +202,12 @@ fn stream_checked<R: Read + Send>(
             }
         },
     );
-    reporter.finish();
+    reporter.finish(result.is_ok());
     let uploaded = match result {
-        Ok(uploaded) => uploaded,
+        Ok(mut uploaded) => {
+            uploaded.reused = reused.load(Ordering::Relaxed);
+            uploaded
+        }
         Err(Error::Input { what, source }) => return Err(read_error(what, source)),
         Err(e) => return Err(e),
     };
