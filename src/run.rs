@@ -11,30 +11,10 @@
 
 use std::io::Write;
 
-use crate::arvados::api::ApiClient;
 use crate::error::Result;
+use crate::pipeline::Context;
 use crate::request::Request;
-use crate::settings::{Env, Settings};
-
-/// What the cluster connection needs, resolved once per run.
-pub struct Context {
-    pub env: Env,
-    pub settings: Settings,
-    pub api: ApiClient,
-}
-
-impl Context {
-    /// Read settings.conf and the `ARVADOS_*` environment and make the API
-    /// client. No request is sent yet.
-    pub fn connect(env: Env, retries: u64) -> Result<Context> {
-        let settings = Settings::load(&env)?;
-        crate::log::set_debug(settings.debug());
-        let config = settings.client_config(&env)?;
-        let retries = u32::try_from(retries).unwrap_or(u32::MAX);
-        let api = ApiClient::new(&config, retries)?;
-        Ok(Context { env, settings, api })
-    }
-}
+use crate::settings::Env;
 
 /// Carry out a parsed request. Output meant for stdout goes to `stdout`;
 /// log lines and progress go to stderr.

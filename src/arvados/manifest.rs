@@ -6,6 +6,8 @@
 //! manifest text the client sends, so this module is where "identical to
 //! arv-put" is decided.
 
+use std::collections::HashMap;
+
 use md5::{Digest, Md5};
 
 use crate::error::{Error, Result};
@@ -230,6 +232,137 @@ pub fn portable_data_hash(manifest: &str) -> String {
     format!("{}+{}", md5_hex(stripped.as_bytes()), stripped.len())
 }
 
+/// One file of a manifest: its stream line, and its segments in that
+/// stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestFile {
+    /// The stream name, unescaped (`.` for the root).
+    pub stream: String,
+    /// The file name, unescaped.
+    pub name: String,
+    /// Index of its stream line.
+    pub line: usize,
+    /// `(position in the stream, size)`, in file order.
+    pub segments: Vec<(u64, u64)>,
+    /// The file's segments appear on more than one stream line.
+    pub split: bool,
+}
+
+/// The streams' locators and the files of a manifest (spec §6.1). Empty
+/// directory markers (`0:0:.`) are not files.
+pub fn manifest_files(
+    text: &str,
+) -> std::result::Result<(Vec<Vec<Locator>>, Vec<ManifestFile>), String> {
+    let mut streams = Vec::new();
+    let mut files: Vec<ManifestFile> = Vec::new();
+    let mut index: HashMap<(String, String), usize> = HashMap::new();
+    for (line_no, line) in text.lines().enumerate() {
+        if line.is_empty() {
+            streams.push(Vec::new());
+            continue;
+        }
+        let bad = || format!("its manifest line {} is malformed", line_no + 1);
+        let mut tokens = line.split(' ');
+        let stream = unescape_name(tokens.next().ok_or_else(bad)?);
+        let mut locators = Vec::new();
+        let mut seen_file = false;
+        for token in tokens {
+            if let Ok(loc) = Locator::parse(token) {
+                if seen_file {
+                    return Err(bad());
+                }
+                locators.push(loc);
+                continue;
+            }
+            let mut fields = token.splitn(3, ':');
+            let (Some(pos), Some(size), Some(name)) = (fields.next(), fields.next(), fields.next())
+            else {
+                return Err(bad());
+            };
+            let (Ok(pos), Ok(size)) = (pos.parse::<u64>(), size.parse::<u64>()) else {
+                return Err(bad());
+            };
+            seen_file = true;
+            let name = unescape_name(name);
+            if name == "." {
+                continue;
+            }
+            let key = (stream.clone(), name.clone());
+            match index.get(&key) {
+                Some(&i) => {
+                    let file = &mut files[i];
+                    file.split |= file.line != line_no;
+                    if size > 0 {
+                        file.segments.push((pos, size));
+                    }
+                }
+                None => {
+                    index.insert(key, files.len());
+                    files.push(ManifestFile {
+                        stream: stream.clone(),
+                        name,
+                        line: line_no,
+                        segments: if size > 0 { vec![(pos, size)] } else { vec![] },
+                        split: false,
+                    });
+                }
+            }
+        }
+        streams.push(locators);
+    }
+    Ok((streams, files))
+}
+
+/// The image id a file name gives: `sha256:<64 hex>.tar` or `<64 hex>.tar`
+/// minus `.tar` (the server's pattern for v1 and v2, spec §8.1).
+pub fn image_id_of_file_name(name: &str) -> Option<&str> {
+    let id = name.strip_suffix(".tar")?;
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
+}
+
+/// The image file of a collection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageFile {
+    /// The file name minus `.tar`.
+    pub id: String,
+    pub name: String,
+    pub locators: Vec<Locator>,
+    pub segments: Vec<(u64, u64)>,
+}
+
+/// The one `sha256:<id>.tar` at the root of a collection's manifest, or
+/// why the manifest is not an image collection's.
+pub fn image_file_of(manifest: &str) -> std::result::Result<ImageFile, String> {
+    const ONE: &str = "an image collection holds exactly one sha256:<id>.tar at its root";
+    let (mut streams, files) = manifest_files(manifest)?;
+    let file = match files.as_slice() {
+        [] => return Err(format!("holds no file; {ONE}")),
+        [file] => file,
+        more => return Err(format!("holds {} files; {ONE}", more.len())),
+    };
+    let path = if file.stream == "." {
+        file.name.clone()
+    } else {
+        format!("{}/{}", file.stream, file.name)
+    };
+    let id = match image_id_of_file_name(&file.name) {
+        Some(id) if file.stream == "." => id.to_string(),
+        _ => return Err(format!("holds one file, {path}; {ONE}")),
+    };
+    if file.split {
+        return Err(format!(
+            "holds {path} spread over several manifest streams, which this tool cannot read"
+        ));
+    }
+    Ok(ImageFile {
+        id,
+        name: file.name.clone(),
+        locators: std::mem::take(&mut streams[file.line]),
+        segments: file.segments.clone(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,5 +495,65 @@ mod tests {
     fn pdh_strips_trailing_whitespace_and_all_hints() {
         let m = ". acbd18db4cc2f85cedef654fccc4a4d8+3+K@zzzzz+Afoo@1 0:3:foo.txt  \n";
         assert_eq!(portable_data_hash(m), "83367e8913dcec0bf3fc25ed5a27eacb+49");
+    }
+
+    const HEX: &str = "d2c94e258dcb3c5ac2798d32e1249e42ef01cba4841c2234249495f87264ac5a";
+
+    #[test]
+    fn file_names_give_image_ids() {
+        let v2 = format!("sha256:{HEX}.tar");
+        assert_eq!(image_id_of_file_name(&v2), Some(&v2[..71]));
+        let v1 = format!("{HEX}.tar");
+        assert_eq!(image_id_of_file_name(&v1), Some(HEX));
+        assert_eq!(image_id_of_file_name(&format!("sha256:{HEX}")), None);
+        assert_eq!(
+            image_id_of_file_name(&format!("sha256:{}.tar", &HEX[1..])),
+            None
+        );
+        assert_eq!(image_id_of_file_name(&format!("sha512:{HEX}.tar")), None);
+        assert_eq!(image_id_of_file_name("image.tar"), None);
+    }
+
+    #[test]
+    fn manifest_shapes() {
+        let one = format!(
+            ". acbd18db4cc2f85cedef654fccc4a4d8+3+Aabc@123 b1946ac92492d2347c6235b4d2611184+6 \
+             0:9:sha256\\072{HEX}.tar\n"
+        );
+        let image = image_file_of(&one).unwrap();
+        assert_eq!(image.id, format!("sha256:{HEX}"));
+        assert_eq!(image.locators.len(), 2);
+        assert_eq!(
+            image.locators[0].to_string(),
+            "acbd18db4cc2f85cedef654fccc4a4d8+3+Aabc@123"
+        );
+        assert_eq!(image.segments, [(0, 9)]);
+
+        let three = ". acbd18db4cc2f85cedef654fccc4a4d8+3 0:1:a 1:1:b\n\
+                     ./d acbd18db4cc2f85cedef654fccc4a4d8+3 0:3:c\n";
+        assert_eq!(
+            image_file_of(three).unwrap_err(),
+            "holds 3 files; an image collection holds exactly one sha256:<id>.tar at its root"
+        );
+        let wrong = ". acbd18db4cc2f85cedef654fccc4a4d8+3 0:3:image.tar\n";
+        assert!(image_file_of(wrong)
+            .unwrap_err()
+            .starts_with("holds one file, image.tar; an image collection holds exactly one"));
+        let deep = format!("./x acbd18db4cc2f85cedef654fccc4a4d8+3 0:3:{HEX}.tar\n");
+        assert!(image_file_of(&deep)
+            .unwrap_err()
+            .starts_with(&format!("holds one file, ./x/{HEX}.tar;")));
+        assert!(image_file_of("").unwrap_err().starts_with("holds no file"));
+        // Several segments of one file, and an empty directory marker.
+        let segs = format!(
+            ". acbd18db4cc2f85cedef654fccc4a4d8+3 b1946ac92492d2347c6235b4d2611184+6 \
+             3:6:{HEX}.tar 0:3:{HEX}.tar\n./e d41d8cd98f00b204e9800998ecf8427e+0 0:0:\\056\n"
+        );
+        let image = image_file_of(&segs).unwrap();
+        assert_eq!(image.segments, [(3, 6), (0, 3)]);
+        assert_eq!(
+            image_file_of(". acbd18db4cc2f85cedef654fccc4a4d8+3 0:x:a\n").unwrap_err(),
+            "its manifest line 1 is malformed"
+        );
     }
 }

@@ -11,7 +11,8 @@
 use serde_json::{json, Value};
 
 use super::report::{CollectionAction, CollectionReport};
-use super::{format, source, Plan, Session};
+use super::session::{Plan, Session};
+use super::{format, source};
 use crate::arvados::api::{ApiClient, Collection, Link, ListParams};
 use crate::arvados::manifest::portable_data_hash;
 use crate::arvados::upload::Uploaded;
@@ -229,7 +230,7 @@ pub fn reused_collection(c: &Collection, storage: &Storage) -> CollectionReport 
 /// The size of the image archive a collection's manifest holds (0 when
 /// the manifest is not an image collection's).
 pub fn archive_bytes(manifest: &str) -> u64 {
-    super::from_collection::image_file_of(manifest)
+    crate::arvados::manifest::image_file_of(manifest)
         .map(|file| file.segments.iter().map(|&(_, size)| size).sum())
         .unwrap_or(0)
 }
@@ -549,7 +550,7 @@ pub fn create_fresh_recording(
 /// blocks are harmless). A regular file's upload keeps a resume checkpoint
 /// (checkpoint.rs), removed once the collection exists.
 pub fn ensure_from_archive(
-    cx: &super::Session<'_>,
+    cx: &Session<'_>,
     plan: &Plan,
     input: &Input,
     given: Option<&RepoTag>,
@@ -565,7 +566,7 @@ pub fn ensure_from_archive(
 }
 
 fn archive_to_collection(
-    cx: &super::Session<'_>,
+    cx: &Session<'_>,
     plan: &Plan,
     input: &Input,
     given: Option<&RepoTag>,

@@ -40,7 +40,8 @@ use std::io::Read;
 use serde_json::json;
 
 use super::collection::{self, Ensured, ImageFacts, HASH, REPO_TAG};
-use super::{format, source, Plan, Session};
+use super::session::{Plan, Session};
+use super::{format, source};
 use crate::arvados::api::{ApiClient, Collection, Link};
 use crate::docker::cli::{self, DockerError, ImageStore};
 use crate::docker::engine::{self, Endpoint};

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::collection::{Ensured, Made, HASH, REPO_TAG};
 use super::report::{LinkAction, LinkReport};
-use super::Session;
+use super::session::Session;
 use crate::arvados::api::Link;
 use crate::error::Result;
 
