@@ -1,5 +1,9 @@
-//! Log lines in the legacy format, and the one lock every write to stderr
-//! takes, so that log lines and progress never interleave.
+//! Log records, and the one lock every write to stderr takes, so that log
+//! lines and progress never interleave.
+//!
+//! A record goes where the program says ([`set_sink`]): nowhere until it
+//! says, so that a library call never writes to stderr by itself. The
+//! command installs [`stderr_sink`], which writes the legacy format.
 //!
 //! Format (spec §9.3): `YYYY-MM-DD HH:MM:SS <logger>[<pid>] <LEVEL>: <message>`
 //! in local time. The local offset is read from the TZif file the `TZ`
@@ -11,7 +15,7 @@
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// keepdocker's own logger (also the DEBUG lines of Docker calls).
@@ -133,6 +137,36 @@ pub fn set_request_id(id: &str) {
     *REQUEST_ID.lock().unwrap_or_else(|e| e.into_inner()) = Some(id.to_string());
 }
 
+/// Where log records go: called with the logger's name, the level and
+/// the message.
+pub type Sink = Box<dyn Fn(&str, Level, &str) + Send + Sync>;
+
+static SINK: RwLock<Option<Sink>> = RwLock::new(None);
+
+/// Sends every record from now on to `sink` (`None`: drop them, the
+/// default).
+pub fn set_sink(sink: Option<Sink>) {
+    *SINK.write().unwrap_or_else(|e| e.into_inner()) = sink;
+}
+
+/// The command's sink: legacy log lines on stderr (spec §9.3).
+pub fn stderr_sink() -> Sink {
+    Box::new(|logger, level, message| {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let local = now + local_offset(now);
+        write_stderr(&format_line(
+            local,
+            logger,
+            std::process::id(),
+            level,
+            message,
+        ));
+    })
+}
+
 /// Logs one record.
 pub fn log(logger: &str, level: Level, message: &str) {
     if level == Level::Debug && !debug_enabled() {
@@ -141,24 +175,17 @@ pub fn log(logger: &str, level: Level, message: &str) {
     if level == Level::Info && logger == ARV_PUT && SILENT.load(Ordering::Relaxed) {
         return;
     }
+    let sink = SINK.read().unwrap_or_else(|e| e.into_inner());
+    let Some(sink) = sink.as_ref() else {
+        return;
+    };
     let mut message = message.to_string();
     if matches!(level, Level::Error | Level::Debug) {
         if let Some(id) = REQUEST_ID.lock().unwrap_or_else(|e| e.into_inner()).take() {
             message.push_str(&format!(" (X-Request-Id: {id})"));
         }
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let local = now + local_offset(now);
-    write_stderr(&format_line(
-        local,
-        logger,
-        std::process::id(),
-        level,
-        &message,
-    ));
+    sink(logger, level, &message);
 }
 
 /// An INFO record of keepdocker's logger.

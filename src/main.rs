@@ -12,6 +12,7 @@ use arv_keepdocker::log::{self, Level};
 use arv_keepdocker::run;
 
 fn main() -> ExitCode {
+    log::set_sink(Some(log::stderr_sink()));
     let mut argv = std::env::args_os();
     let prog = cli::prog_name(argv.next().as_deref());
     let args = match cli::parse(argv) {

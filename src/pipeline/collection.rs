@@ -137,7 +137,7 @@ pub fn collection_body(
 /// interrupted run's leftover is adopted instead of made again (see
 /// [`create_or_adopt`]); the report then says `Reuse`.
 pub fn create_collection(
-    cx: &Session<'_>,
+    cx: &Session,
     body: &Value,
     action: CollectionAction,
     copied_from: Option<&str>,
@@ -357,7 +357,7 @@ pub fn find_by_manifest_digest(api: &ApiClient, digest: &str) -> Result<Option<S
 /// the target project owns, else a copy of the most preferred one's
 /// manifest into it (no bytes move).
 pub fn ensure_from_existing(
-    cx: &Session<'_>,
+    cx: &Session,
     existing: Existing,
     facts: ImageFacts,
     plan: &Plan,
@@ -486,7 +486,7 @@ pub fn leftover_query(body: &Value) -> ListParams {
 /// Creates the collection of a fresh upload, in one call with its final
 /// name, owner and properties.
 pub fn create_fresh(
-    cx: &Session<'_>,
+    cx: &Session,
     uploaded: &Uploaded,
     facts: ImageFacts,
     plan: &Plan,
@@ -497,7 +497,7 @@ pub fn create_fresh(
 /// [`create_fresh`], recording `manifest_digest` (the id a containerd-store
 /// daemon gave the image) as the [`MANIFEST_DIGEST`] property.
 pub fn create_fresh_recording(
-    cx: &Session<'_>,
+    cx: &Session,
     uploaded: &Uploaded,
     facts: ImageFacts,
     plan: &Plan,
@@ -550,14 +550,23 @@ pub fn create_fresh_recording(
 /// blocks are harmless). A regular file's upload keeps a resume checkpoint
 /// (checkpoint.rs), removed once the collection exists.
 pub fn ensure_from_archive(
-    cx: &Session<'_>,
+    cx: &Session,
     plan: &Plan,
     input: &Input,
     given: Option<&RepoTag>,
 ) -> Result<Ensured> {
-    let archive = source::ArchiveInput::open(input)?;
+    ensure_from_archive_input(cx, plan, source::ArchiveInput::open(input)?, given)
+}
+
+/// [`ensure_from_archive`] of an opened archive.
+pub fn ensure_from_archive_input(
+    cx: &Session,
+    plan: &Plan,
+    archive: source::ArchiveInput,
+    given: Option<&RepoTag>,
+) -> Result<Ensured> {
     let mut checkpoint = cx.checkpoint(&archive, plan.resume);
-    let ensured = archive_to_collection(cx, plan, input, given, archive, checkpoint.as_mut())?;
+    let ensured = archive_to_collection(cx, plan, given, archive, checkpoint.as_mut())?;
     // The image collection exists: an interrupted upload's state has served.
     if let Some(c) = checkpoint {
         c.remove();
@@ -566,15 +575,15 @@ pub fn ensure_from_archive(
 }
 
 fn archive_to_collection(
-    cx: &Session<'_>,
+    cx: &Session,
     plan: &Plan,
-    input: &Input,
     given: Option<&RepoTag>,
     mut archive: source::ArchiveInput,
     checkpoint: Option<&mut source::Checkpoint>,
 ) -> Result<Ensured> {
     let api = &cx.api;
     let formats = cx.discovery.docker_image_formats.as_deref();
+    let what = archive.what();
 
     if !plan.force {
         if let Some(peek) = archive.peek() {
@@ -591,7 +600,7 @@ fn archive_to_collection(
             }
             let (uploaded, image) =
                 source::stream_to_keep(cx.keep()?, archive, plan.progress, checkpoint)?;
-            source::same_image(input, &peek.image_id, &image.image_id)?;
+            source::same_image(&what, &peek.image_id, &image.image_id)?;
             let facts = ImageFacts {
                 id: image.image_id,
                 repo_tag,

@@ -82,7 +82,7 @@ pub fn resolve_local(
 /// Phase 1 for an image in the local Docker daemon, once
 /// [`resolve_local`] has asked Docker about it.
 pub fn ensure_from_daemon(
-    cx: &Session<'_>,
+    cx: &Session,
     plan: &Plan,
     image: &ImageArg,
     (local, store): (LocalImage, ImageStore),

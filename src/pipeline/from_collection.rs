@@ -43,7 +43,7 @@ const JSON_LIMIT: u64 = 8 << 20;
 /// project, or with `--project-uuid=source` the source's own) and the
 /// image collection in it. Nothing is created before every check passed.
 pub fn ensure_from_collection(
-    session: &Session<'_>,
+    session: &Session,
     upload: &Upload,
     id: &CollectionId,
     given: Option<&RepoTag>,
@@ -361,7 +361,7 @@ fn repo_tag_links_on(api: &ApiClient, repo_tag: &RepoTag, uuid: &str) -> Result<
 /// is readable); then `created` is the archive's timestamp and stands in
 /// for the missing hash link's properties.
 fn ensure_target(
-    cx: &Session<'_>,
+    cx: &Session,
     source: &Collection,
     image: &ImageFile,
     repo_tag: Option<RepoTag>,

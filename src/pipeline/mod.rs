@@ -63,7 +63,7 @@ pub fn run(cx: &Context, upload: &Upload, stdout: &mut dyn Write) -> Result<()> 
 
 /// Phase 1 from the source the request names: the Docker daemon, an
 /// archive (file or standard input), or a collection.
-fn ensure_collection<'a>(cx: &'a Context, upload: &Upload) -> Result<(Session<'a>, Plan, Ensured)> {
+fn ensure_collection(cx: &Context, upload: &Upload) -> Result<(Session, Plan, Ensured)> {
     match &upload.source {
         Source::Daemon(image) => ensure_from_daemon(cx, upload, image),
         Source::Given {
@@ -91,11 +91,11 @@ fn ensure_collection<'a>(cx: &'a Context, upload: &Upload) -> Result<(Session<'a
 /// inspect`) answers while the cluster is asked for its discovery document
 /// and the owner: an image already in Arvados then costs little more than
 /// the slower of the two.
-fn ensure_from_daemon<'a>(
-    cx: &'a Context,
+fn ensure_from_daemon(
+    cx: &Context,
     upload: &Upload,
     image: &ImageArg,
-) -> Result<(Session<'a>, Plan, Ensured)> {
+) -> Result<(Session, Plan, Ensured)> {
     std::thread::scope(|s| {
         // A pull changes the Docker daemon: not in a dry run.
         let pull = upload.pull && !upload.dry_run;

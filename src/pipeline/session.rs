@@ -15,12 +15,12 @@ use crate::error::{Error, Result};
 use crate::lock::ImageLock;
 use crate::log;
 use crate::request::{Progress, Project, Storage, Upload};
-use crate::settings::{cache_subdir, Env, Settings};
+use crate::settings::{cache_subdir, ClientConfig, Env, Settings};
 
 /// What the cluster connection needs, resolved once per run.
 pub struct Context {
     pub env: Env,
-    pub settings: Settings,
+    pub config: ClientConfig,
     pub api: ApiClient,
 }
 
@@ -33,7 +33,7 @@ impl Context {
         let config = settings.client_config(&env)?;
         let retries = u32::try_from(retries).unwrap_or(u32::MAX);
         let api = ApiClient::new(&config, retries)?;
-        Ok(Context { env, settings, api })
+        Ok(Context { env, config, api })
     }
 }
 
@@ -74,22 +74,28 @@ impl Plan {
 
 /// The cluster connection of one run: the API client, the discovery
 /// document, and the Keep client made when an upload first needs it.
-pub struct Session<'a> {
+pub struct Session {
     pub api: ApiClient,
     pub discovery: Discovery,
     /// `--dry-run`: nothing is written to Keep or the API.
     pub dry_run: bool,
     /// `--replication`, `--storage-classes`.
     pub storage: Storage,
-    cx: &'a Context,
+    /// What the Keep client is made from (a library session brings its
+    /// own client instead).
+    config: Option<ClientConfig>,
+    /// The environment whose cache directory holds the per-image locks and
+    /// resume checkpoints; `None`: no locks, no checkpoints.
+    cache: Option<Env>,
     keep: OnceCell<KeepClient>,
     lock_dir: Option<PathBuf>,
     locks: RefCell<Vec<ImageLock>>,
 }
 
-impl<'a> Session<'a> {
-    /// Reads the discovery document.
-    pub fn open(cx: &'a Context, upload: &Upload) -> Result<Session<'a>> {
+impl Session {
+    /// The command's session: reads the discovery document; locks and
+    /// checkpoints in the cache directory of `cx`'s environment.
+    pub fn open(cx: &Context, upload: &Upload) -> Result<Session> {
         let discovery = cx.api.discovery()?;
         // A dry run takes no lock, so it makes no cache directory either.
         let lock_dir = if upload.dry_run {
@@ -108,9 +114,27 @@ impl<'a> Session<'a> {
             discovery,
             dry_run: upload.dry_run,
             storage: upload.storage.clone(),
-            cx,
+            config: Some(cx.config.clone()),
+            cache: Some(cx.env.clone()),
             keep: OnceCell::new(),
             lock_dir,
+            locks: RefCell::new(Vec::new()),
+        })
+    }
+
+    /// A library caller's session: its own clients, no cache directory
+    /// (no per-image lock, no resume checkpoint), nothing printed.
+    pub fn with_clients(api: &ApiClient, keep: KeepClient) -> Result<Session> {
+        let discovery = api.discovery()?;
+        Ok(Session {
+            api: api.clone(),
+            discovery,
+            dry_run: false,
+            storage: Storage::default(),
+            config: None,
+            cache: None,
+            keep: OnceCell::from(keep),
+            lock_dir: None,
             locks: RefCell::new(Vec::new()),
         })
     }
@@ -122,13 +146,16 @@ impl<'a> Session<'a> {
         if let Some(keep) = self.keep.get() {
             return Ok(keep);
         }
-        let config = self.cx.settings.client_config(&self.cx.env)?;
+        let config = self
+            .config
+            .as_ref()
+            .expect("a session without a client config was given its Keep client");
         let mut keep = match &self.storage.classes {
             // The cluster's default classes are not needed then.
-            Some(classes) => KeepClient::new(&self.api, &config)
+            Some(classes) => KeepClient::new(&self.api, config)
                 .copies(self.discovery.default_replication())
                 .storage_classes(classes.clone()),
-            None => KeepClient::for_cluster(&self.api, &config, &self.discovery)?,
+            None => KeepClient::for_cluster(&self.api, config, &self.discovery)?,
         };
         if let Some(copies) = self.storage.replication {
             keep = keep.copies(copies);
@@ -153,8 +180,8 @@ impl<'a> Session<'a> {
         if mode == checkpoint::Mode::Off {
             return None;
         }
-        let config = self.cx.settings.client_config(&self.cx.env).ok()?;
-        let dir = match cache_subdir(&self.cx.env, checkpoint::CACHE_SUBDIR) {
+        let config = self.config.as_ref()?;
+        let dir = match cache_subdir(self.cache.as_ref()?, checkpoint::CACHE_SUBDIR) {
             Ok(dir) => dir,
             Err(e) => {
                 log::warning(&format!("{e}; uploading without a resume checkpoint"));

@@ -27,15 +27,21 @@ pub enum ArchiveInput {
         file: File,
         size: u64,
     },
-    /// Standard input, read as a stream.
-    Stdin,
+    /// A stream read once: standard input, or a library caller's reader.
+    Stream {
+        what: String,
+        reader: Box<dyn Read + Send>,
+    },
 }
 
 impl ArchiveInput {
     /// Opens a file or standard input.
     pub fn open(input: &Input) -> Result<ArchiveInput> {
         match input {
-            Input::Stdin => Ok(ArchiveInput::Stdin),
+            Input::Stdin => Ok(ArchiveInput::Stream {
+                what: "standard input".to_string(),
+                reader: Box::new(io::stdin()),
+            }),
             Input::File(path) => {
                 let fail = |source| Error::Input {
                     what: path.display().to_string(),
@@ -63,7 +69,7 @@ impl ArchiveInput {
     pub fn what(&self) -> String {
         match self {
             ArchiveInput::File { path, .. } => path.display().to_string(),
-            ArchiveInput::Stdin => "standard input".to_string(),
+            ArchiveInput::Stream { what, .. } => what.clone(),
         }
     }
 
@@ -84,7 +90,7 @@ impl ArchiveInput {
     fn size(&self) -> Total {
         match self {
             ArchiveInput::File { size, .. } => Total::Exact(*size),
-            ArchiveInput::Stdin => Total::Unknown,
+            ArchiveInput::Stream { .. } => Total::Unknown,
         }
     }
 }
@@ -124,7 +130,7 @@ pub fn stream_to_keep(
     let size = input.size();
     let reader: Box<dyn Read + Send> = match input {
         ArchiveInput::File { file, .. } => Box::new(file),
-        ArchiveInput::Stdin => Box::new(io::stdin()),
+        ArchiveInput::Stream { reader, .. } => reader,
     };
     stream_checked(
         keep,
@@ -240,15 +246,12 @@ fn read_error(what: String, source: io::Error) -> Error {
 }
 
 /// The image the full read found must be the one the quick look found.
-pub fn same_image(input: &Input, before: &str, after: &str) -> Result<()> {
+pub fn same_image(what: &str, before: &str, after: &str) -> Result<()> {
     if before == after {
         return Ok(());
     }
     Err(Error::ArchiveChanged {
-        what: match input {
-            Input::File(p) => p.display().to_string(),
-            _ => "the archive".into(),
-        },
+        what: what.to_string(),
         before: before.into(),
         after: after.into(),
     })

@@ -99,7 +99,7 @@ pub fn reused_links<'e>(ensured: &'e Ensured, owner: &str) -> Vec<&'e Link> {
 
 /// Creates the links the target project lacks (none in a dry run) and
 /// reports them, then the ones it already had.
-pub fn ensure_tags(cx: &Session<'_>, ensured: &Ensured, owner: &str) -> Result<Vec<LinkReport>> {
+pub fn ensure_tags(cx: &Session, ensured: &Ensured, owner: &str) -> Result<Vec<LinkReport>> {
     let text = |v: &Value| v.as_str().unwrap_or("").to_string();
     let mut reports = Vec::new();
     for body in planned_links(ensured, owner) {
