@@ -13,6 +13,7 @@ pub mod docker;
 pub mod error;
 #[cfg(test)]
 mod fuzzing;
+pub mod images;
 pub mod list;
 pub mod lock;
 pub mod log;

@@ -92,14 +92,7 @@ fn json_rows(images: &[Image], existing: &Live) -> Result<Value> {
                 format!("a docker_image_hash link on collection {collection} has no name"),
             ));
         };
-        let t = &image.timestamp;
-        let mut created = format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-            t.year, t.month, t.day, t.hour, t.minute, t.second
-        );
-        if t.microsecond != 0 {
-            created.push_str(&format!(".{:06}", t.microsecond));
-        }
+        let created = iso(&image.timestamp);
         rows.push(json!({
             "repo": image.repo,
             "tag": image.tag,
@@ -112,6 +105,151 @@ fn json_rows(images: &[Image], existing: &Live) -> Result<Value> {
     Ok(json!({ "images": rows }))
 }
 
+/// A naive timestamp in ISO 8601, as the JSON listing shows it.
+fn iso(t: &Naive) -> String {
+    let mut text = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
+    );
+    if t.microsecond != 0 {
+        text.push_str(&format!(".{:06}", t.microsecond));
+    }
+    text
+}
+
+/// What [`search`] looks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Search<'a> {
+    /// Images with a `docker_image_repo+tag` link named `repo:tag`, or
+    /// with any tag of `repo` when `tag` is `None`.
+    Name { repo: &'a str, tag: Option<&'a str> },
+    /// Images whose `docker_image_hash` link name starts with this
+    /// (`sha256:` is added when it is not there).
+    HashPrefix(&'a str),
+}
+
+/// One image found by [`search`], in listing order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub collection: String,
+    pub repo: String,
+    pub tag: String,
+    pub image_id: String,
+    /// The image timestamp (else the link's creation), ISO 8601, naive.
+    pub timestamp: String,
+}
+
+/// The images `what` names (legacy `list_images_in_arv` with a name):
+/// only their links are listed, then the rows are made and ordered as the
+/// listing orders them. With `project`, only links and collections that
+/// project owns count.
+pub fn search(api: &ApiClient, what: Search<'_>, project: Option<&str>) -> Result<Vec<Found>> {
+    let owned = |mut filters: Vec<Value>| {
+        if let Some(p) = project {
+            filters.push(json!(["owner_uuid", "=", p]));
+        }
+        filters
+    };
+    let select = || Some(LINK_FIELDS.iter().map(|f| f.to_string()).collect());
+    let heads = |links: &[Value]| -> Vec<String> {
+        let mut seen = HashSet::new();
+        links
+            .iter()
+            .filter_map(|l| l.get("head_uuid").and_then(Value::as_str))
+            .filter(|h| seen.insert(h.to_string()))
+            .map(str::to_string)
+            .collect()
+    };
+    let (hash_links, repo_links) = match what {
+        Search::Name { repo, tag } => {
+            let name = match tag {
+                Some(tag) => json!(["name", "=", format!("{repo}:{tag}")]),
+                None => json!(["name", "like", format!("{}:%", like_escape(repo))]),
+            };
+            let mut repo_links: Vec<Value> = api.list_all(
+                "links",
+                owned(vec![json!(["link_class", "=", REPO_TAG_CLASS]), name]),
+                select(),
+            )?;
+            // `like` is the server's; the repo must match exactly.
+            repo_links.retain(|l| {
+                let name = l.get("name").and_then(Value::as_str).unwrap_or("");
+                name.rsplit_once(':').is_some_and(|(r, _)| r == repo)
+            });
+            let heads = heads(&repo_links);
+            if heads.is_empty() {
+                return Ok(Vec::new());
+            }
+            let hash_links = api.list_all(
+                "links",
+                owned(vec![
+                    json!(["link_class", "=", HASH_CLASS]),
+                    json!(["head_uuid", "in", heads]),
+                ]),
+                select(),
+            )?;
+            (hash_links, repo_links)
+        }
+        Search::HashPrefix(prefix) => {
+            let prefix = prefix.to_ascii_lowercase();
+            let prefix = if prefix.starts_with("sha256:") {
+                prefix
+            } else {
+                format!("sha256:{prefix}")
+            };
+            let hash_links: Vec<Value> = api.list_all(
+                "links",
+                owned(vec![
+                    json!(["link_class", "=", HASH_CLASS]),
+                    json!(["name", "like", format!("{}%", like_escape(&prefix))]),
+                ]),
+                select(),
+            )?;
+            let heads = heads(&hash_links);
+            if heads.is_empty() {
+                return Ok(Vec::new());
+            }
+            let repo_links = api.list_all(
+                "links",
+                owned(vec![
+                    json!(["link_class", "=", REPO_TAG_CLASS]),
+                    json!(["head_uuid", "in", heads]),
+                ]),
+                select(),
+            )?;
+            (hash_links, repo_links)
+        }
+    };
+    let images = image_listing(hash_links, repo_links)?;
+    let existing = existing_collections(api, &images, false, project)?;
+    Ok(images
+        .into_iter()
+        .filter_map(|image| {
+            let collection = image.collection?;
+            existing.contains_key(&collection).then(|| Found {
+                collection,
+                repo: image.repo,
+                tag: image.tag,
+                image_id: image.dockerhash.unwrap_or_default(),
+                timestamp: iso(&image.timestamp),
+            })
+        })
+        .collect())
+}
+
+/// `text` with the `like` wildcards `%` and `_` (and the escape `\`)
+/// escaped.
+fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The collections that exist: uuid -> portable data hash (if selected).
 type Live = HashMap<String, Option<String>>;
 
@@ -120,7 +258,7 @@ type Live = HashMap<String, Option<String>>;
 fn fetch_listing(api: &ApiClient, with_pdh: bool) -> Result<(Vec<Image>, Live)> {
     let (hash_links, repo_links) = fetch_docker_links(api)?;
     let images = image_listing(hash_links, repo_links)?;
-    let existing = existing_collections(api, &images, with_pdh)?;
+    let existing = existing_collections(api, &images, with_pdh, None)?;
     Ok((images, existing))
 }
 
@@ -230,7 +368,12 @@ fn fetch_docker_links(api: &ApiClient) -> Result<(Vec<Value>, Vec<Value>)> {
 /// The uuids of the listed collections that exist, are readable and are
 /// not trashed: legacy's `collections.list` with `uuid in [...]` (server
 /// defaults exclude trashed collections and old versions).
-fn existing_collections(api: &ApiClient, images: &[Image], with_pdh: bool) -> Result<Live> {
+fn existing_collections(
+    api: &ApiClient,
+    images: &[Image],
+    with_pdh: bool,
+    project: Option<&str>,
+) -> Result<Live> {
     let mut wanted: Vec<&str> = Vec::new();
     let mut seen = HashSet::new();
     for c in images.iter().filter_map(|i| i.collection.as_deref()) {
@@ -246,11 +389,11 @@ fn existing_collections(api: &ApiClient, images: &[Image], with_pdh: bool) -> Re
     if with_pdh {
         select.push("portable_data_hash".to_string());
     }
-    let found: Vec<Value> = api.list_all(
-        "collections",
-        vec![json!(["uuid", "in", wanted])],
-        Some(select),
-    )?;
+    let mut filters = vec![json!(["uuid", "in", wanted])];
+    if let Some(p) = project {
+        filters.push(json!(["owner_uuid", "=", p]));
+    }
+    let found: Vec<Value> = api.list_all("collections", filters, Some(select))?;
     Ok(found
         .iter()
         .filter_map(|c| {

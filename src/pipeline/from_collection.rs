@@ -33,7 +33,7 @@ use crate::arvados::keep_read::{BlockSource, KeepFile};
 use crate::arvados::manifest::{image_file_of, ImageFile};
 use crate::error::{Error, Result};
 use crate::log;
-use crate::request::{parse_target, CollectionId, Project, RepoTag, Upload};
+use crate::request::{parse_target, CollectionId, Project, RepoTag};
 use crate::timestamp::parse_naive;
 
 /// Largest manifest.json or config read from the archive.
@@ -44,12 +44,13 @@ const JSON_LIMIT: u64 = 8 << 20;
 /// image collection in it. Nothing is created before every check passed.
 pub fn ensure_from_collection(
     session: &Session,
-    upload: &Upload,
+    project: &Project,
     id: &CollectionId,
     given: Option<&RepoTag>,
+    plan_for: impl FnOnce(String) -> Plan,
 ) -> Result<(Plan, Ensured)> {
     let api = &session.api;
-    let target = match &upload.project {
+    let target = match project {
         Project::SourceProject => None,
         project => Some(resolve_owner(api, project)?),
     };
@@ -68,14 +69,14 @@ pub fn ensure_from_collection(
         writable_owner(api, &owner)?;
     }
     let image = image_file(&source)?;
-    let formats = session.discovery.docker_image_formats.as_deref();
-    format::ensure_supported(&image.id, formats, upload.force_image_format)?;
-    let repo_tag = given.cloned().or_else(|| property_repo_tag(&source));
     let plan = Plan {
         // Nothing is uploaded: no resume checkpoint.
         resume: checkpoint::Mode::Off,
-        ..Plan::new(upload, owner)
+        ..plan_for(owner)
     };
+    let formats = session.discovery.docker_image_formats.as_deref();
+    format::ensure_supported(&image.id, formats, plan.force_image_format)?;
+    let repo_tag = given.cloned().or_else(|| property_repo_tag(&source));
 
     session.lock(&image.id)?;
     check_hash_links(api, &source, &image.id)?;

@@ -73,8 +73,13 @@ fn ensure_collection(cx: &Context, upload: &Upload) -> Result<(Session, Plan, En
             // The target is resolved there: with --project-uuid=source it
             // is only known once the collection is read.
             let session = Session::open(cx, upload)?;
-            let (plan, ensured) =
-                from_collection::ensure_from_collection(&session, upload, id, repo_tag.as_ref())?;
+            let (plan, ensured) = from_collection::ensure_from_collection(
+                &session,
+                &upload.project,
+                id,
+                repo_tag.as_ref(),
+                |owner| Plan::new(upload, owner),
+            )?;
             Ok((session, plan, ensured))
         }
         Source::Given { input, repo_tag } => {
@@ -126,15 +131,7 @@ pub fn finish(
     uuid_line: bool,
     stdout: &mut dyn Write,
 ) -> Result<()> {
-    let report = Report {
-        dry_run: upload.dry_run,
-        image_id: ensured.facts.id,
-        repo_tag: ensured.facts.repo_tag.map(|rt| rt.to_string()),
-        collection: ensured.collection,
-        links,
-        bytes_uploaded: ensured.bytes_uploaded,
-        bytes_reused: ensured.bytes_reused,
-    };
+    let report = report_of(upload.dry_run, ensured, links);
     let text = match (upload.format, upload.dry_run) {
         (OutputFormat::Json, _) => report.json(),
         (OutputFormat::Text, true) => report.plan_lines(),
@@ -149,6 +146,19 @@ pub fn finish(
             what: "standard output".into(),
             source,
         })
+}
+
+/// What phase 1 and phase 2 made or reused.
+pub fn report_of(dry_run: bool, ensured: Ensured, links: Vec<LinkReport>) -> Report {
+    Report {
+        dry_run,
+        image_id: ensured.facts.id,
+        repo_tag: ensured.facts.repo_tag.map(|rt| rt.to_string()),
+        collection: ensured.collection,
+        links,
+        bytes_uploaded: ensured.bytes_uploaded,
+        bytes_reused: ensured.bytes_reused,
+    }
 }
 
 /// A directory given as `--source` (by mistake for the file inside it) is

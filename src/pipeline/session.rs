@@ -54,6 +54,19 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// A library caller's plan: everything in `owner`, the default name,
+    /// no progress, no resume checkpoint.
+    pub fn library(owner: String) -> Plan {
+        Plan {
+            owner,
+            name: None,
+            force: false,
+            force_image_format: false,
+            progress: Progress::Off,
+            resume: checkpoint::Mode::Off,
+        }
+    }
+
     /// The plan of `upload`, making everything in `owner`.
     pub fn new(upload: &Upload, owner: String) -> Plan {
         Plan {
