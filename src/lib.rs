@@ -23,3 +23,173 @@ pub mod request;
 pub mod run;
 pub mod settings;
 pub mod timestamp;
+
+/// The layers of the crate: a module may use only modules of lower layers
+/// (and its own). Checked by reading every `crate::` and `super::` path
+/// in the sources, tests included.
+#[cfg(test)]
+mod layering {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    /// Top-level modules, lowest first; one line per layer.
+    const LAYERS: &[&[&str]] = &[
+        &["timestamp", "fuzzing"],
+        &["log"],
+        &["request"],
+        &["docker"],
+        &["error"],
+        &["settings", "lock"],
+        &["progress"],
+        &["arvados"],
+        &["pipeline"],
+        &["list"],
+        &["images"],
+        &["run", "cli"],
+    ];
+
+    /// The files of `pipeline/`, lowest first: the phase steps over the
+    /// shared collection operations over the session, and `mod.rs` (the
+    /// pipeline itself) on top.
+    const PIPELINE: &[&[&str]] = &[
+        &["report", "format", "checkpoint"],
+        &["source"],
+        &["session"],
+        &["collection"],
+        &["tags"],
+        &["daemon", "from_collection"],
+        &["mod"],
+    ];
+
+    fn rank(layers: &[&[&str]]) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for (i, layer) in layers.iter().enumerate() {
+            for name in *layer {
+                out.insert(name.to_string(), i);
+            }
+        }
+        out
+    }
+
+    /// The leading identifier of `text`.
+    fn ident(text: &str) -> &str {
+        let text = text.trim_start();
+        let end = text
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(text.len());
+        &text[..end]
+    }
+
+    /// The module names that follow `prefix` in `text`, braces opened:
+    /// `super::{a, b::c}` gives `a` and `b`.
+    fn targets<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
+        let mut out = Vec::new();
+        // Not the tail of a longer path such as `super::super::`.
+        for (at, _) in text.match_indices(prefix) {
+            if text[..at].ends_with("::") {
+                continue;
+            }
+            let rest = &text[at + prefix.len()..];
+            let Some(group) = rest.strip_prefix('{') else {
+                out.push(ident(rest));
+                continue;
+            };
+            let mut depth = 0;
+            let mut start = 0;
+            for (i, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => {
+                        out.push(ident(&group[start..i]));
+                        break;
+                    }
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        out.push(ident(&group[start..i]));
+                        start = i + 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        out.retain(|name| !name.is_empty() && *name != "self");
+        out
+    }
+
+    fn sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn imports_only_point_down() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let top = rank(LAYERS);
+        let inner = rank(PIPELINE);
+        let mut files = Vec::new();
+        sources(&src, &mut files);
+        let mut upward = Vec::new();
+        for file in files {
+            let rel = file
+                .strip_prefix(&src)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let module = rel.split(['/', '.']).next().unwrap().to_string();
+            if module == "lib" || module == "main" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&file).unwrap();
+            let own = *top.get(&module).unwrap_or_else(|| {
+                panic!("src/{rel}: module {module} has no layer in lib.rs LAYERS")
+            });
+            for target in targets(&text, "crate::") {
+                if target == module {
+                    continue;
+                }
+                match top.get(target) {
+                    Some(&r) if r < own => {}
+                    _ => upward.push(format!("src/{rel} uses crate::{target}")),
+                }
+            }
+            if module == "pipeline" {
+                let name = rel.trim_start_matches("pipeline/").trim_end_matches(".rs");
+                let own = inner[name];
+                for target in targets(&text, "super::") {
+                    // `super::*` in a test module, or a submodule's parent
+                    // that is the file itself.
+                    if name == "mod" || !inner.contains_key(target) {
+                        continue;
+                    }
+                    if inner[target] >= own && target != name {
+                        upward.push(format!("src/{rel} uses super::{target}"));
+                    }
+                }
+                for target in targets(&text, "crate::pipeline::") {
+                    if inner.get(target).is_none_or(|&r| r >= own) && target != name {
+                        upward.push(format!("src/{rel} uses crate::pipeline::{target}"));
+                    }
+                }
+            }
+        }
+        assert!(
+            upward.is_empty(),
+            "imports that point up:\n{}",
+            upward.join("\n")
+        );
+    }
+
+    #[test]
+    fn the_check_sees_paths() {
+        let text = "use crate::log;\nuse super::super::x;\nlet y = crate::arvados::api::f();\n\
+                    use super::{format, session::{Plan, Session}, self};\nuse crate::{a, b::c};";
+        assert_eq!(targets(text, "crate::"), ["log", "arvados", "a", "b"]);
+        assert_eq!(targets(text, "super::"), ["super", "format", "session"]);
+    }
+}
