@@ -15,13 +15,13 @@
 //! are plain functions with their tests below; [`run`] is the only part
 //! that talks to the cluster or to stdout.
 
-use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 
 use serde_json::{json, Value};
 
 use crate::arvados::api::ApiClient;
+use crate::arvados::links::PreferenceKey;
 use crate::error::{Error, Result};
 use crate::request::OutputFormat;
 use crate::timestamp::{format_c, parse_naive, Naive, Unparsed};
@@ -414,42 +414,13 @@ struct DockerLink {
     head: Option<String>,
     /// `None` when the server sent a null (or non-string) name.
     name: Option<String>,
-    key: SortKey,
-}
-
-/// Legacy's sort key `(image_timestamp, created_at)`, both parsed naive.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct SortKey {
-    /// The parsed `image_timestamp`, or year 1 when it is missing or
-    /// unparseable.
-    image: Naive,
-    /// Whether `image` is that stand-in (legacy's `is EARLIEST_DATETIME`):
-    /// an `image_timestamp` that really says 0001-01-01T00:00:00 sorts the
-    /// same but is still the date shown.
-    image_missing: bool,
-    created: Naive,
-}
-
-impl SortKey {
-    /// Most preferred first.
-    fn preference(&self, other: &SortKey) -> Ordering {
-        (other.image, other.created).cmp(&(self.image, self.created))
-    }
-
-    /// The CREATED column: the image timestamp, else the link's creation.
-    fn shown(&self) -> Naive {
-        if self.image_missing {
-            self.created
-        } else {
-            self.image
-        }
-    }
+    key: PreferenceKey,
 }
 
 /// One row before the existence check.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Image {
-    key: SortKey,
+    key: PreferenceKey,
     timestamp: Naive,
     collection: Option<String>,
     /// The preferred hash link's name, `<unknown>`, or `None` for a hash
@@ -508,11 +479,7 @@ fn docker_link(link: &Value) -> Result<DockerLink> {
             .and_then(Value::as_str)
             .map(str::to_string),
         name: link.get("name").and_then(Value::as_str).map(str::to_string),
-        key: SortKey {
-            image: image.unwrap_or(Naive::EARLIEST),
-            image_missing: image.is_none(),
-            created,
-        },
+        key: PreferenceKey::new(image, Some(created)),
     })
 }
 

@@ -8,11 +8,13 @@
 //! * `keep_read`: random access to one file of a collection, block by block;
 //! * `upload`: the streaming engine that cuts a `Read` into blocks and
 //!   writes them on several threads;
-//! * `manifest`: locators, name escaping, manifests, portable data hashes.
+//! * `manifest`: locators, name escaping, manifests, portable data hashes;
+//! * `links`: the preference order of Docker image links.
 
 pub mod api;
 pub mod http;
 pub mod keep;
 pub mod keep_read;
+pub mod links;
 pub mod manifest;
 pub mod upload;

@@ -20,7 +20,6 @@ use crate::error::Result;
 use crate::log;
 use crate::progress;
 use crate::request::{Input, RepoTag, Storage};
-use crate::timestamp::{parse_naive, Naive};
 
 /// Link class of the image id link.
 pub const HASH: &str = "docker_image_hash";
@@ -235,26 +234,7 @@ pub fn archive_bytes(manifest: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Legacy `docker_link_sort_key`: (image_timestamp, created_at), both read
-/// with ciso8601's naive parse; a missing or unparseable image_timestamp
-/// ranks as year 1.
-pub fn link_sort_key(link: &Link) -> (Naive, Option<Naive>) {
-    let image = link
-        .properties
-        .as_ref()
-        .and_then(|p| p.get("image_timestamp"))
-        .and_then(Value::as_str)
-        .and_then(|t| parse_naive(t).ok())
-        .unwrap_or(Naive::EARLIEST);
-    let created = link.created_at.as_deref().and_then(|t| parse_naive(t).ok());
-    (image, created)
-}
-
-/// Most preferred first (legacy sorts with `reverse=True`, which keeps
-/// equal keys in their original order, as this stable sort does).
-pub fn sort_links(links: &mut [Link]) {
-    links.sort_by_key(|l| std::cmp::Reverse(link_sort_key(l)));
-}
+pub use crate::arvados::links::sort_links;
 
 /// Looks the image up by its id (legacy S4): the hash links anyone made,
 /// their readable collections, and the repo+tag links on those.
