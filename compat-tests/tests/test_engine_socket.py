@@ -268,10 +268,13 @@ class PingDaemon:
                 head += more
             self.requests.append(head.split(b"\r\n", 1)[0].decode())
             if self.PING.match(head):
+                if self.gone:
+                    # Gone before the answer, so that no request can be
+                    # queued on the listening socket and then reset.
+                    self.close()
                 conn.sendall(b"HTTP/1.1 200 OK\r\nApi-Version: %s\r\nContent-Length: 2\r\n\r\nOK" % self.claim.encode())
                 conn.close()
                 if self.gone:
-                    self.close()
                     return
                 continue
             upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
