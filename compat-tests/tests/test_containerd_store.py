@@ -26,13 +26,14 @@ PROPERTY = "docker-image-manifest-digest"
 
 
 def containerd_env(tmp_path, base_path):
-    """A PATH whose `docker` is the containerd-store double."""
+    """A PATH whose `docker` is the containerd-store double, which every
+    request must go through (not the daemon's socket, test_engine_socket.py)."""
     bin_dir = tmp_path / "containerd-bin"
     bin_dir.mkdir(exist_ok=True)
     link = bin_dir / "docker"
     if not link.exists():
         link.symlink_to(FAKE)
-    return {"PATH": "%s:%s" % (bin_dir, base_path)}
+    return {"PATH": "%s:%s" % (bin_dir, base_path), "ARV_KEEPDOCKER_USE_DOCKER_CLI": "1"}
 
 
 def manifest_digest(image_id):

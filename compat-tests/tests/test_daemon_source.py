@@ -344,6 +344,8 @@ def test_non_json_inspect_is_a_message(cluster, tools, tmp_path):
     fake = bin_dir / "docker"
     fake.write_text("#!/bin/sh\necho 'this is not json'\n")
     fake.chmod(0o755)
-    result = tools.ours(PLAIN, extra_env={"PATH": str(bin_dir)})
+    # The CLI's inspect, not the daemon's socket (test_engine_socket.py).
+    env = {"PATH": str(bin_dir), "ARV_KEEPDOCKER_USE_DOCKER_CLI": "1"}
+    result = tools.ours(PLAIN, extra_env=env)
     assert result.returncode == 1, result
     assert "did not print a JSON list" in result.stderr and "this is not json" in result.stderr

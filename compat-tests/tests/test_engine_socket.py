@@ -1,17 +1,20 @@
-"""The archive of a daemon upload is read from the Docker daemon's socket.
+"""Docker is asked over the daemon's socket, not through the `docker` command.
 
-`arv-keepdocker IMAGE` does not run `docker save`: it asks the daemon for the
-archive itself (GET /images/{id}/get, the request the docker CLI makes), which
-saves a process copying 1 GiB per GiB (README, "Performance"). The docker CLI
-is still what runs `docker image inspect` and `docker pull`, and it takes over
-the save when the daemon is not a plain unix socket (a named context, tcp://,
-ssh://), when the socket cannot be used, or when ARV_KEEPDOCKER_USE_DOCKER_CLI
-is set. A daemon that refuses the request also hands over to the CLI: that is
-exercised by test_containerd_store.py, whose made-up digests only the fake
-`docker` wrapper understands.
+`arv-keepdocker IMAGE` runs no `docker` process: it asks the daemon itself
+with the requests the docker CLI makes (GET /_ping for the API version, then
+/images/{name}/json, /info, and /images/{id}/get for the archive), which
+saves a process copying 1 GiB per GiB on an upload, and the start of a Go
+program (tens of milliseconds of CPU) per question (README, "Performance").
+The docker CLI still runs `docker pull`, and takes over everything when the
+daemon is not a plain unix socket (a named context, tcp://, ssh://), when the
+socket cannot be used, when no docker command is installed, or when
+ARV_KEEPDOCKER_USE_DOCKER_CLI is set. A daemon that refuses the archive
+request also hands over to the CLI: that is exercised by
+test_containerd_store.py, whose made-up digests only the fake `docker`
+wrapper understands.
 
-These tests watch which way the bytes came with a `docker` wrapper that logs
-its arguments, and check the cluster state either way.
+These tests watch which way the answers came with a `docker` wrapper that
+logs its arguments, and check the cluster state either way.
 """
 
 import os
@@ -22,9 +25,12 @@ import subprocess
 import threading
 
 import pytest
+from conftest import docker
+from test_daemon_source import fresh_uploads
 from test_source_file import check_image, collections, docker_links, normalized, ok
 
 PLAIN = "kdtest-plain:v1"
+OTHER = "kdtest-other:v2"
 REAL_DOCKER = shutil.which("docker")
 
 
@@ -52,8 +58,7 @@ def test_the_archive_comes_from_the_socket_and_is_the_same(cluster, tools, image
     env, commands = logging_docker
     image = image_of(PLAIN)
     result = ok(tools.ours(PLAIN, extra_env=env))
-    assert "save" not in commands(), commands()
-    assert "image" in commands() or "inspect" in commands(), commands()
+    assert commands() == [], commands()
     # Byte for byte what `docker save` writes (check_image compares the file).
     check_image(cluster, image.archive, image.id, PLAIN, image.created, cluster.user("alice")["uuid"], result.stdout)
     from_socket = normalized(cluster)
@@ -164,3 +169,182 @@ def test_a_save_cut_short_on_the_socket_is_an_error_and_leaves_nothing(cluster, 
     dump = cluster.dump()
     assert collections(dump) == [] and docker_links(dump) == []
     assert all(blocks == [] for blocks in dump["blocks"].values()), dump["blocks"]
+
+
+# --------------------------------------------------------------------------
+# no docker process: inspect and info over the socket too
+
+
+def test_no_docker_process_before_the_archive_nor_when_already_there(cluster, tools, image_of, logging_docker):
+    """The first upload asks inspect, info and the archive of the socket; the
+    rerun, with the image already in Arvados, asks only inspect and info."""
+    env, commands = logging_docker
+    image_of(PLAIN)
+    first = ok(tools.ours(PLAIN, extra_env=env))
+    assert commands() == [], commands()
+    state = normalized(cluster)
+    cluster.clear_log()
+    again = ok(tools.ours(PLAIN, extra_env=env))
+    assert commands() == [], commands()
+    assert again.stdout == first.stdout
+    assert fresh_uploads(cluster) == []
+    assert normalized(cluster) == state
+
+
+@pytest.fixture
+def short_id_tag(image_of):
+    """OTHER tagged `<PLAIN's short id>:latest`: the bare hex argument names
+    that tag first (the legacy `<hex>:latest` rule), not PLAIN."""
+    short = image_of(PLAIN).id[7:19]
+    docker("tag", OTHER, short + ":latest")
+    yield short
+    docker("rmi", short + ":latest", check=False)
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["name", "full id", "short sha256 id", "bare short id", "bare hex naming a tag", "no such image", "no such id"],
+)
+def test_the_socket_gives_the_cli_answers(cluster, tools, image_of, logging_docker, short_id_tag, how):
+    """Each way of naming an image resolves to the same image (or to none)
+    over the socket as through the docker command."""
+    env, commands = logging_docker
+    plain, other = image_of(PLAIN), image_of(OTHER)
+    arg = {
+        "name": PLAIN,
+        "full id": plain.id,
+        "short sha256 id": plain.id[:19],
+        "bare short id": other.id[7:19],
+        "bare hex naming a tag": short_id_tag,
+        "no such image": "kdtest-nowhere:v9",
+        "no such id": "sha256:" + "0" * 12,
+    }[how]
+    outcomes = []
+    for extra in ({}, {"ARV_KEEPDOCKER_USE_DOCKER_CLI": "1"}):
+        cluster.reset()
+        result = tools.ours(arg, extra_env=dict(env, **extra))
+        # The last line without its time and pid.
+        last = [re.sub(r"^.*?\] ", "", line) for line in result.stderr.splitlines()[-1:]]
+        outcomes.append((result.returncode, last, normalized(cluster)))
+        if not extra:
+            assert commands() == [], commands()
+    assert "image" in commands(), commands()
+    assert outcomes[0] == outcomes[1]
+    status, last_line, state = outcomes[0]
+    if how.startswith("no such"):
+        assert status == 1 and last_line == ["ERROR: no matching image found"], outcomes[0]
+    else:
+        assert status == 0, outcomes[0]
+        want = other.id if how in ("bare short id", "bare hex naming a tag") else plain.id
+        assert want in str(state["links"]), state
+
+
+class PingDaemon:
+    """A Docker socket in front of the real one whose /_ping claims API
+    version `claim`; with `gone_after_ping`, it answers the ping and then
+    goes away (the socket file removed), as a daemon stopping would."""
+
+    PING = re.compile(rb"^(GET|HEAD) /_ping ")
+
+    def __init__(self, path, real, claim="1.99", gone_after_ping=False):
+        self.path, self.real, self.claim, self.gone = str(path), real, claim, gone_after_ping
+        self.requests = []
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(self.path)
+        self.server.listen(8)
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            head = b""
+            while b"\r\n\r\n" not in head:
+                more = conn.recv(65536)
+                if not more:
+                    break
+                head += more
+            self.requests.append(head.split(b"\r\n", 1)[0].decode())
+            if self.PING.match(head):
+                if self.gone:
+                    # Gone before the answer, so that no request can be
+                    # queued on the listening socket and then reset.
+                    self.close()
+                conn.sendall(b"HTTP/1.1 200 OK\r\nApi-Version: %s\r\nContent-Length: 2\r\n\r\nOK" % self.claim.encode())
+                conn.close()
+                if self.gone:
+                    return
+                continue
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            upstream.connect(self.real)
+            upstream.sendall(head)
+            while True:
+                data = upstream.recv(65536)
+                if not data:
+                    break
+                conn.sendall(data)
+            upstream.close()
+            conn.close()
+
+    def close(self):
+        self.server.close()
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+
+
+def test_an_api_version_the_daemon_refuses_is_one_line_in_its_words(cluster, tools, image_of, tmp_path, docker_host):
+    """A daemon claiming a version newer than ours is asked in ours; a real
+    one that does not speak it refuses, and that is what the user reads."""
+    image_of(PLAIN)
+    real = docker_host[len("unix://") :]
+    daemon = PingDaemon(tmp_path / "ping.sock", real)
+    try:
+        result = tools.ours(PLAIN, extra_env={"DOCKER_HOST": "unix://" + daemon.path})
+    finally:
+        daemon.close()
+    version = subprocess.run(
+        [REAL_DOCKER, "version", "--format", "{{.Server.APIVersion}}"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    asked = [r for r in daemon.requests if "/images/" in r]
+    assert asked and all(r.startswith("GET /v1.") for r in asked), daemon.requests
+    ours = asked[0].split("/")[1][1:]
+    if tuple(map(int, ours.split("."))) <= tuple(map(int, version.split("."))):
+        pytest.skip("the test bed's daemon speaks our API version %s (its own: %s)" % (ours, version))
+    assert result.returncode == 1, result
+    assert result.stdout == ""
+    assert (
+        "Error response from daemon: client version %s is too new. Maximum supported API version is %s; "
+        "and Arvados has no image %s either" % (ours, version, PLAIN)
+    ) in result.stderr, result.stderr
+    assert result.stderr.splitlines()[-1].endswith("ERROR: no matching image found")
+
+
+def test_a_daemon_gone_after_the_ping_is_named_in_dockers_words(cluster, tools, image_of, tmp_path, docker_host):
+    image_of(PLAIN)
+    daemon = PingDaemon(tmp_path / "gone.sock", docker_host[len("unix://") :], claim="1.41", gone_after_ping=True)
+    try:
+        result = tools.ours(PLAIN, extra_env={"DOCKER_HOST": "unix://" + daemon.path})
+    finally:
+        daemon.close()
+    assert result.returncode == 1, result
+    assert (
+        "Cannot connect to the Docker daemon at unix://%s. Is the docker daemon running?; "
+        "and Arvados has no image %s either" % (daemon.path, PLAIN)
+    ) in result.stderr, result.stderr
+    assert collections(cluster.dump()) == []
+
+
+def test_without_a_usable_socket_the_cli_answers(cluster, tools, image_of, logging_docker, tmp_path):
+    """A socket path where no daemon listens (the docker command may be a
+    wrapper that knows better): the command is asked, and answers."""
+    env, commands = logging_docker
+    image_of(PLAIN)
+    wrapper = tmp_path / "logbin" / "docker"
+    real_host = tools.env()["DOCKER_HOST"]
+    wrapper.write_text(wrapper.read_text().replace("exec ", "DOCKER_HOST=%s exec " % real_host))
+    result = ok(tools.ours(PLAIN, extra_env=dict(env, DOCKER_HOST="unix://%s/nothing.sock" % tmp_path)))
+    assert {"image", "info", "save"} <= set(commands()), commands()
+    image = image_of(PLAIN)
+    check_image(cluster, image.archive, image.id, PLAIN, image.created, cluster.user("alice")["uuid"], result.stdout)

@@ -207,18 +207,21 @@ fn environment(out: &mut Page) {
         ),
         (
             "DOCKER_HOST, DOCKER_CONTEXT, DOCKER_CONFIG",
-            "Passed on, with the rest of the environment, to the docker command (docker, or \
-             else docker.io, found in PATH), which the legacy form runs to inspect and pull \
-             images. The image archive itself is read from the daemon's unix socket \
-             (DOCKER_HOST=unix://PATH, else /var/run/docker.sock) when the docker command \
-             would use that socket too; for any other daemon (tcp://, ssh://, a named \
-             context), or when the socket cannot be used, docker save is run. No other form \
-             needs Docker.",
+            "Where the legacy form finds the Docker daemon, as the docker command (docker, or \
+             else docker.io, found in PATH) does. When the docker command would use a unix \
+             socket (DOCKER_HOST=unix://PATH, else /var/run/docker.sock) and that socket \
+             answers, the daemon is asked there directly: image inspect, info and the image \
+             archive, with no docker process. For any other daemon (tcp://, ssh://, a named \
+             context), when the socket cannot be used, or when no docker command is \
+             installed, the docker command is run for these, with the rest of the \
+             environment passed on. --pull always runs docker pull. No other form needs \
+             Docker.",
         ),
         (
             "ARV_KEEPDOCKER_USE_DOCKER_CLI",
-            "Any value but 0 makes the legacy form always run docker save rather than read \
-             the daemon's socket: for a docker command that is a wrapper which must see the save.",
+            "Any value but 0 makes the legacy form always run the docker command (image \
+             inspect, info, save) rather than ask the daemon's socket: for a docker command \
+             that is a wrapper which must see every request.",
         ),
         (
             "CONFIGURATION_DIRECTORY, XDG_CONFIG_HOME, XDG_CONFIG_DIRS",

@@ -1,7 +1,10 @@
 //! The `docker` command: the only place that runs it.
 //!
 //! Three commands are used, as the legacy tool did (spec §3): `image
-//! inspect` to resolve an image to its id, `pull`, and `save`. The program
+//! inspect` to resolve an image to its id, `pull`, and `save` (and `info`
+//! for the image store). All but `pull` are asked of the daemon's socket
+//! instead when it can be ([`super::client`]); the answers here are the
+//! shapes both give. The program
 //! is `docker`, or `docker.io` when `docker` cannot be started (legacy
 //! `popen_docker`). Unlike legacy, every child's stderr is read, so that a
 //! failure quotes what docker said, and no failure is a traceback.
@@ -15,12 +18,15 @@
 use std::ffi::OsStr;
 use std::fmt;
 use std::io::{self, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use serde_json::Value;
 
+use super::engine::EngineError;
 use crate::log;
 
 /// The programs tried in turn (legacy: `docker`, then `docker.io`).
@@ -54,6 +60,8 @@ pub enum DockerError {
     NoMatch { command: String, stderr: String },
     /// More than one image matches (legacy text).
     Ambiguous { count: usize, image: String },
+    /// The daemon's socket did not answer, or refused the API version.
+    Engine(EngineError),
 }
 
 impl fmt::Display for DockerError {
@@ -91,6 +99,7 @@ impl fmt::Display for DockerError {
                 write!(f, ")")
             }
             DockerError::Ambiguous { count, image } => write!(f, "{count} images match {image}"),
+            DockerError::Engine(e) => write!(f, "{e}"),
         }
     }
 }
@@ -99,6 +108,7 @@ impl std::error::Error for DockerError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             DockerError::NotRunnable { source } | DockerError::Io { source, .. } => Some(source),
+            DockerError::Engine(e) => Some(e),
             _ => None,
         }
     }
@@ -138,6 +148,26 @@ fn command_line(args: &[&str]) -> String {
         text.push_str(a);
     }
     text
+}
+
+/// Whether `docker` or `docker.io` is an executable file in one of the
+/// directories of `path` (`$PATH`): without one, the daemon is not asked
+/// directly either, and the CLI's absence is reported as before.
+pub fn installed(path: Option<&OsStr>) -> bool {
+    let Some(path) = path else {
+        return false;
+    };
+    std::env::split_paths(path).any(|dir| {
+        PROGRAMS.iter().any(|program| {
+            let candidate = if dir.as_os_str().is_empty() {
+                Path::new(program).to_path_buf()
+            } else {
+                dir.join(program)
+            };
+            std::fs::metadata(candidate)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
 }
 
 /// Starts `docker ARGS` (or `docker.io ARGS` if `docker` cannot be
@@ -242,6 +272,16 @@ pub fn resolve(reference: &str) -> Result<String, DockerError> {
     one_id(found, reference)
 }
 
+/// `docker image inspect --format {{.Size}} ID`: the image's size as
+/// Docker reports it, if it says.
+pub fn image_size(id: &str) -> Option<u64> {
+    let out = run(&["image", "inspect", "--format", "{{.Size}}", id]).ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8(out.stdout).ok()?.trim().parse().ok()
+}
+
 /// Exactly one id, else the legacy errors.
 pub fn one_id(found: Inspected, reference: &str) -> Result<String, DockerError> {
     let Inspected {
@@ -284,10 +324,15 @@ pub fn image_store() -> ImageStore {
     }
 }
 
-/// DriverStatus is a JSON list of `[key, value]` pairs; the containerd
-/// store has `["driver-type", "io.containerd.snapshotter.v1"]`.
+/// `docker info`'s DriverStatus as printed by `--format`.
 pub fn parse_driver_status(stdout: &[u8]) -> ImageStore {
     let value: Value = serde_json::from_slice(stdout).unwrap_or(Value::Null);
+    driver_status_store(&value)
+}
+
+/// DriverStatus is a JSON list of `[key, value]` pairs; the containerd
+/// store has `["driver-type", "io.containerd.snapshotter.v1"]`.
+pub fn driver_status_store(value: &Value) -> ImageStore {
     let containerd = value.as_array().is_some_and(|pairs| {
         pairs.iter().any(|pair| {
             pair.as_array().is_some_and(|kv| {
@@ -473,6 +518,32 @@ mod tests {
         assert_eq!(parse_driver_status(overlay2), ImageStore::Classic);
         assert_eq!(parse_driver_status(b"null\n"), ImageStore::Classic);
         assert_eq!(parse_driver_status(b"template: error"), ImageStore::Classic);
+        // The same field of the Engine API's /info.
+        let info = serde_json::json!({"Driver": "overlayfs", "DriverStatus": [
+            ["driver-type", "io.containerd.snapshotter.v1"]]});
+        assert_eq!(
+            driver_status_store(&info["DriverStatus"]),
+            ImageStore::Containerd
+        );
+    }
+
+    #[test]
+    fn installed_means_an_executable_docker_on_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let (empty, bin) = (dir.path().join("empty"), dir.path().join("bin"));
+        std::fs::create_dir(&empty).unwrap();
+        std::fs::create_dir(&bin).unwrap();
+        let program = bin.join("docker.io");
+        std::fs::write(&program, "#!/bin/sh\n").unwrap();
+        let both = std::env::join_paths([&empty, &bin]).unwrap();
+        assert!(!installed(Some(both.as_os_str())), "not executable yet");
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(installed(Some(both.as_os_str())));
+        assert!(!installed(Some(empty.as_os_str())));
+        assert!(!installed(None));
+        // A directory named docker is not a program.
+        std::fs::create_dir(empty.join("docker")).unwrap();
+        assert!(!installed(Some(empty.as_os_str())));
     }
 
     #[test]

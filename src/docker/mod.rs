@@ -1,6 +1,7 @@
-//! The Docker side: reading image archives, running the docker command,
-//! and reading `docker save` from the daemon's socket.
+//! The Docker side: reading image archives, and asking the daemon (over
+//! its socket, or through the docker command).
 
 pub mod archive;
 pub mod cli;
+pub mod client;
 pub mod engine;

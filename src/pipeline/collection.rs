@@ -14,6 +14,7 @@ use super::report::{CollectionAction, CollectionReport};
 use super::session::{Plan, Session};
 use super::{format, source};
 use crate::arvados::api::{ApiClient, Collection, Link, ListParams};
+use crate::arvados::links::sort_links;
 use crate::arvados::manifest::portable_data_hash;
 use crate::arvados::upload::Uploaded;
 use crate::error::Result;
@@ -233,8 +234,6 @@ pub fn archive_bytes(manifest: &str) -> u64 {
         .map(|file| file.segments.iter().map(|&(_, size)| size).sum())
         .unwrap_or(0)
 }
-
-pub use crate::arvados::links::sort_links;
 
 /// Looks the image up by its id (legacy S4): the hash links anyone made,
 /// their readable collections, and the repo+tag links on those.

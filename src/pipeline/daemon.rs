@@ -11,9 +11,10 @@
 //!   else   -> docker save <id> | archive check | Keep; create the collection
 //! ```
 //!
-//! The save is read from the daemon's unix socket when we can open it (no
-//! `docker save` process to copy the archive once more, see
-//! [`engine`]), else from `docker save`.
+//! Docker is asked over the daemon's unix socket when the docker command
+//! would use it too and we can open it: no `docker` process for the
+//! inspect, the info or the save (see [`crate::docker::engine`]); else
+//! through the docker command. `--pull` always runs `docker pull`.
 //!
 //! The containerd image store (Docker 29's default; `docker info` lists the
 //! `io.containerd.snapshotter.v1` driver type) calls an image by its
@@ -35,7 +36,6 @@
 //! line quoting docker's stderr, never a traceback.
 
 use std::collections::HashSet;
-use std::io::Read;
 
 use serde_json::json;
 
@@ -43,39 +43,50 @@ use super::collection::{self, Ensured, ImageFacts, HASH, REPO_TAG};
 use super::session::{Plan, Session};
 use super::{format, source};
 use crate::arvados::api::{ApiClient, Collection, Link};
+use crate::arvados::links::sort_links;
 use crate::docker::cli::{self, DockerError, ImageStore};
-use crate::docker::engine::{self, Endpoint};
+use crate::docker::client::Docker;
 use crate::error::{Error, Result};
 use crate::log;
 use crate::progress::Total;
-use crate::request::{FoundBy, ImageArg, ImageIdPrefix, RepoTag};
+use crate::request::{FoundBy, ImageArg, ImageIdPrefix, Progress, RepoTag};
 
 /// What Docker says about the image asked for: its id and how it was
 /// found, or why Docker cannot give it.
 pub type LocalImage = std::result::Result<(String, FoundBy), DockerError>;
 
+/// What Docker said about the image before the cluster was asked, and the
+/// way to ask it for the archive.
+pub struct Local {
+    found: LocalImage,
+    store: ImageStore,
+    docker: Docker,
+}
+
 /// The Docker half of phase 1, which needs no cluster: `--pull`, then the
 /// image id, and (unless `--force`) which image store the daemon uses,
 /// asked at the same time. The caller runs it beside the first API
 /// requests.
-pub fn resolve_local(
-    image: &ImageArg,
-    pull: bool,
-    force: bool,
-) -> Result<(LocalImage, ImageStore)> {
-    std::thread::scope(|s| {
-        let store = (!force).then(|| s.spawn(cli::image_store));
+pub fn resolve_local(image: &ImageArg, pull: bool, force: bool) -> Result<Local> {
+    let docker = Docker::current();
+    let (found, store) = std::thread::scope(|s| {
+        let store = (!force).then(|| s.spawn(|| docker.image_store()));
         if pull {
-            ensure_pulled(image)?;
+            ensure_pulled(&docker, image)?;
         }
-        let found = resolve_in_docker(image);
+        let found = resolve_in_docker(&docker, image);
         let store = match store {
             Some(thread) => thread
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
             None => ImageStore::Classic,
         };
-        Ok((found, store))
+        Ok::<_, Error>((found, store))
+    })?;
+    Ok(Local {
+        found,
+        store,
+        docker,
     })
 }
 
@@ -85,10 +96,15 @@ pub fn ensure_from_daemon(
     cx: &Session,
     plan: &Plan,
     image: &ImageArg,
-    (local, store): (LocalImage, ImageStore),
+    local: Local,
 ) -> Result<Ensured> {
     let api = &cx.api;
-    let (id, found_by, not_in_docker) = match local {
+    let Local {
+        found,
+        store,
+        docker,
+    } = local;
+    let (id, found_by, not_in_docker) = match found {
         Ok((id, found_by)) => {
             let formats = cx.discovery.docker_image_formats.as_deref();
             format::ensure_supported(&id, formats, plan.force_image_format)?;
@@ -142,10 +158,18 @@ pub fn ensure_from_daemon(
             docker,
         });
     }
-    let save = open_save(&id)?;
+    // Docker's size of the image is a total for the human progress line
+    // (an estimate, which the machine format never prints).
+    let total = match plan.progress {
+        Progress::Human => docker
+            .image_size(&id)
+            .map_or(Total::Unknown, Total::Estimate),
+        _ => Total::Unknown,
+    };
+    let save = docker.save(&id).map_err(Error::Docker)?;
     let what = format!("the output of `docker save {id}`");
     let (uploaded, archive) =
-        source::stream_save_to_keep(cx.keep()?, save, what, Total::Unknown, plan.progress)?;
+        source::stream_save_to_keep(cx.keep()?, save, what, total, plan.progress)?;
     let facts = ImageFacts {
         id: archive.image_id.clone(),
         repo_tag,
@@ -174,17 +198,6 @@ pub fn ensure_from_daemon(
     collection::create_fresh_recording(cx, &uploaded, facts, plan, Some(&id))
 }
 
-/// The image archive as `docker save` gives it: from the daemon's socket
-/// when it is one we can open, else from the docker command.
-fn open_save(id: &str) -> Result<Box<dyn Read + Send>> {
-    if let Endpoint::Socket(socket) = engine::current_endpoint() {
-        if let Some(save) = engine::save(&socket, id) {
-            return Ok(Box::new(save));
-        }
-    }
-    Ok(Box::new(cli::save(id).map_err(Error::Docker)?))
-}
-
 /// How messages name the image asked for.
 pub fn describe(image: &ImageArg) -> String {
     match image {
@@ -200,8 +213,8 @@ pub fn describe(image: &ImageArg) -> String {
 /// otherwise a warning, and the local image is used (an offline user
 /// keeps working). An image id cannot be pulled: a bare hex argument is
 /// pulled as `<hex>:latest` only if Docker has nothing of that name or id.
-fn ensure_pulled(image: &ImageArg) -> Result<()> {
-    let present = |reference: &str| cli::inspect(reference).is_ok_and(|i| !i.ids.is_empty());
+fn ensure_pulled(docker: &Docker, image: &ImageArg) -> Result<()> {
+    let present = |reference: &str| docker.inspect(reference).is_ok_and(|i| !i.ids.is_empty());
     let name = match image {
         ImageArg::Id(id) => {
             log::info(&format!(
@@ -229,17 +242,17 @@ fn ensure_pulled(image: &ImageArg) -> Result<()> {
 /// asked for `sha256:<hex>` split and re-joined, which worked by chance);
 /// a bare hex argument first as the name `<hex>:latest`, then as an id
 /// prefix.
-fn resolve_in_docker(image: &ImageArg) -> Result<(String, FoundBy), DockerError> {
+fn resolve_in_docker(docker: &Docker, image: &ImageArg) -> Result<(String, FoundBy), DockerError> {
     match image {
-        ImageArg::Name(name) => Ok((cli::resolve(&name.to_string())?, FoundBy::Name)),
+        ImageArg::Name(name) => Ok((docker.resolve(&name.to_string())?, FoundBy::Name)),
         ImageArg::Id(id) => Ok((
-            cli::resolve(&format!("sha256:{}", id.as_str()))?,
+            docker.resolve(&format!("sha256:{}", id.as_str()))?,
             FoundBy::Id,
         )),
-        ImageArg::NameOrId { name, id } => match cli::resolve(&name.to_string()) {
+        ImageArg::NameOrId { name, id } => match docker.resolve(&name.to_string()) {
             Ok(found) => Ok((found, FoundBy::Name)),
             Err(DockerError::NoMatch { .. }) => {
-                let found = cli::resolve(id.as_str())?;
+                let found = docker.resolve(id.as_str())?;
                 Ok((found, FoundBy::Id))
             }
             Err(e) => Err(e),
@@ -287,7 +300,7 @@ fn find_by_name(api: &ApiClient, name: &RepoTag) -> Result<Option<String>> {
     if named.is_empty() {
         return Ok(None);
     }
-    collection::sort_links(&mut named);
+    sort_links(&mut named);
     let live = live_heads(api, &named)?;
     if live.is_empty() {
         return Ok(None);
@@ -301,7 +314,7 @@ fn find_by_name(api: &ApiClient, name: &RepoTag) -> Result<Option<String>> {
         ],
         None,
     )?;
-    collection::sort_links(&mut hashes);
+    sort_links(&mut hashes);
     Ok(choose_by_name(&named, &live, &hashes))
 }
 
@@ -329,7 +342,7 @@ fn find_by_id(api: &ApiClient, prefix: &ImageIdPrefix, v1_too: bool) -> Result<O
     if links.is_empty() {
         return Ok(None);
     }
-    collection::sort_links(&mut links);
+    sort_links(&mut links);
     let live = live_heads(api, &links)?;
     choose_by_id(prefix, &links, &live).map_err(|ids| Error::AmbiguousId {
         prefix: prefix.as_str().to_string(),
@@ -426,7 +439,7 @@ mod tests {
             link("r2", "x:1", "c2", "2023-01-01T00:00:00Z"),
             link("r3", "x:1", "c3", "2024-01-01T00:00:00Z"),
         ];
-        collection::sort_links(&mut named);
+        sort_links(&mut named);
         let hashes = vec![
             link("h1", A, "c1", "2020-01-01T00:00:00Z"),
             link("h2", B, "c2", "2023-01-01T00:00:00Z"),
