@@ -115,8 +115,14 @@ def test_daemon_upload_logs_the_docker_calls(cluster, tools):
     result = tools.ours("--force", PLAIN, extra_env={"ARVADOS_DEBUG": "1"})
     assert result.returncode == 0, result
     docker = debug_lines(result.stderr, "arvados.keepdocker")
-    assert any(("image inspect" in l) or ("GET /images/" in l and "/json" in l) for l in docker), docker
-    assert any("save" in l or "/get" in l for l in docker), docker
+    # The daemon asked over its socket (or the docker command, when the
+    # socket cannot be used), each request or command on its line.
+    inspect = re.compile(r"^(daemon GET (/v[0-9.]+)?/images/\S+/json on \S+: \d{3}, \d+ ms"
+                         r"|docker image inspect \S+: exit status \d+, \d+ ms)$")
+    save = re.compile(r"^(daemon GET (/v[0-9.]+)?/images/\S+/get on \S+: 200, \d+ ms"
+                      r"|docker save \S+: started, pid \d+)$")
+    assert any(inspect.match(l) for l in docker), docker
+    assert any(save.match(l) for l in docker), docker
     check_api_lines(cluster, result.stderr)
 
 
