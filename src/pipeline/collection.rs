@@ -377,6 +377,21 @@ pub fn ensure_from_existing(
     })
 }
 
+/// The one place an image already in Arvados is reused: unless `--force`
+/// asks for a new upload, the image's collection is made available in the
+/// plan's project (its own, or a copy: no bytes move) with `facts`.
+/// `None`: the image is not in Arvados (or `--force`), so the caller
+/// uploads it. The caller holds the image's lock.
+pub fn reuse_if_present(cx: &Session, plan: &Plan, facts: &ImageFacts) -> Result<Option<Ensured>> {
+    if plan.force {
+        return Ok(None);
+    }
+    match find_existing(&cx.api, &facts.id, facts.repo_tag.as_ref())? {
+        Some(existing) => ensure_from_existing(cx, existing, facts.clone(), plan).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// The collection [`create_or_adopt`] gives.
 #[derive(Clone, Debug)]
 pub struct Created {
@@ -560,57 +575,47 @@ fn archive_to_collection(
     mut archive: source::ArchiveInput,
     checkpoint: Option<&mut source::Checkpoint>,
 ) -> Result<Ensured> {
-    let api = &cx.api;
     let formats = cx.discovery.docker_image_formats.as_deref();
     let what = archive.what();
 
-    if !plan.force {
-        if let Some(peek) = archive.peek() {
-            let repo_tag = source::recorded_repo_tag(given, &peek.repo_tags);
-            format::ensure_supported(&peek.image_id, formats, plan.force_image_format)?;
-            cx.lock(&peek.image_id)?;
-            if let Some(existing) = find_existing(api, &peek.image_id, repo_tag.as_ref())? {
-                let facts = ImageFacts {
-                    id: peek.image_id,
-                    repo_tag,
-                    created: None,
-                };
-                return ensure_from_existing(cx, existing, facts, plan);
-            }
-            let (uploaded, image) =
-                source::stream_to_keep(cx.keep()?, archive, plan.progress, checkpoint)?;
-            source::same_image(&what, &peek.image_id, &image.image_id)?;
-            let facts = ImageFacts {
-                id: image.image_id,
-                repo_tag,
-                created: image.created,
-            };
-            return create_fresh(cx, &uploaded, facts, plan);
+    // A regular file tells its image before the upload: one already in
+    // Arvados then costs no upload.
+    let peeked = match plan.force {
+        false => archive.peek(),
+        true => None,
+    };
+    if let Some(peek) = &peeked {
+        format::ensure_supported(&peek.image_id, formats, plan.force_image_format)?;
+        cx.lock(&peek.image_id)?;
+        let facts = ImageFacts {
+            id: peek.image_id.clone(),
+            repo_tag: source::recorded_repo_tag(given, &peek.repo_tags),
+            created: None,
+        };
+        if let Some(ensured) = reuse_if_present(cx, plan, &facts)? {
+            return Ok(ensured);
         }
     }
 
     let (uploaded, image) = source::stream_to_keep(cx.keep()?, archive, plan.progress, checkpoint)?;
-    format::ensure_supported(&image.image_id, formats, plan.force_image_format)?;
-    let repo_tag = source::recorded_repo_tag(given, &image.repo_tags);
-    cx.lock(&image.image_id)?;
-    if !plan.force {
-        if let Some(existing) = find_existing(api, &image.image_id, repo_tag.as_ref())? {
-            let facts = ImageFacts {
-                id: image.image_id,
-                repo_tag,
-                created: image.created,
-            };
-            // The blocks are in Keep already (harmless); say so.
-            let mut ensured = ensure_from_existing(cx, existing, facts, plan)?;
-            ensured.bytes_uploaded = uploaded.size;
-            return Ok(ensured);
-        }
-    }
     let facts = ImageFacts {
         id: image.image_id,
-        repo_tag,
+        repo_tag: source::recorded_repo_tag(given, &image.repo_tags),
         created: image.created,
     };
+    match &peeked {
+        Some(peek) => source::same_image(&what, &peek.image_id, &facts.id)?,
+        None => {
+            // Standard input (or --force): the image is known only now.
+            format::ensure_supported(&facts.id, formats, plan.force_image_format)?;
+            cx.lock(&facts.id)?;
+            if let Some(mut ensured) = reuse_if_present(cx, plan, &facts)? {
+                // The blocks are in Keep already (harmless); say so.
+                ensured.bytes_uploaded = uploaded.size;
+                return Ok(ensured);
+            }
+        }
+    }
     create_fresh(cx, &uploaded, facts, plan)
 }
 

@@ -44,6 +44,8 @@ use super::session::{Plan, Session};
 use super::{format, source};
 use crate::arvados::api::{ApiClient, Collection, Link};
 use crate::arvados::links::sort_links;
+use crate::arvados::upload::Uploaded;
+use crate::docker::archive::ImageArchive;
 use crate::docker::cli::{self, DockerError, ImageStore};
 use crate::docker::client::Docker;
 use crate::error::{Error, Result};
@@ -91,65 +93,34 @@ pub fn resolve_local(image: &ImageArg, pull: bool, force: bool) -> Result<Local>
 }
 
 /// Phase 1 for an image in the local Docker daemon, once
-/// [`resolve_local`] has asked Docker about it.
+/// [`resolve_local`] has asked Docker about it:
+///
+/// ```text
+/// which image (Docker's answer, else the one in Arvados)
+///   -> lock it -> reuse it if Arvados has it
+///   -> else stream `docker save` into Keep -> create the collection
+/// ```
 pub fn ensure_from_daemon(
     cx: &Session,
     plan: &Plan,
     image: &ImageArg,
     local: Local,
 ) -> Result<Ensured> {
-    let api = &cx.api;
     let Local {
         found,
         store,
         docker,
     } = local;
-    let (id, found_by, not_in_docker) = match found {
-        Ok((id, found_by)) => {
-            let formats = cx.discovery.docker_image_formats.as_deref();
-            format::ensure_supported(&id, formats, plan.force_image_format)?;
-            (id, found_by, None)
-        }
-        Err(docker) => match find_in_arvados(api, image)? {
-            Some(_) if plan.force => return Err(Error::ForceNeedsDocker(docker)),
-            Some((id, found_by)) => {
-                log::info(&format!(
-                    "Docker cannot give the image ({docker}); using the one already in \
-                     Arvados, {id}"
-                ));
-                (id, found_by, Some(docker))
-            }
-            None => {
-                return Err(Error::NoImage {
-                    image: describe(image),
-                    docker,
-                })
-            }
-        },
-    };
+    let (id, found_by, not_in_docker) = which_image(cx, plan, image, found)?;
     let repo_tag = image.recorded_repo_tag(found_by).cloned();
     cx.lock(&id)?;
-    // With the containerd image store Docker's id is a manifest or index
-    // digest; the image is found again by the property recording it.
-    let store = match (&not_in_docker, plan.force) {
-        (None, false) => store,
-        _ => ImageStore::Classic,
+    // An image Docker cannot give is not looked up by its manifest digest.
+    let store = match not_in_docker {
+        None => store,
+        Some(_) => ImageStore::Classic,
     };
-    if !plan.force {
-        let known = match store {
-            ImageStore::Classic => Some(id.clone()),
-            ImageStore::Containerd => collection::find_by_manifest_digest(api, &id)?,
-        };
-        if let Some(known) = known {
-            if let Some(existing) = collection::find_existing(api, &known, repo_tag.as_ref())? {
-                let facts = ImageFacts {
-                    id: known,
-                    repo_tag,
-                    created: None,
-                };
-                return collection::ensure_from_existing(cx, existing, facts, plan);
-            }
-        }
+    if let Some(ensured) = reuse_present(cx, plan, &id, repo_tag.as_ref(), store)? {
+        return Ok(ensured);
     }
     if let Some(docker) = not_in_docker {
         // Found by the fallback, gone (or unreadable) by now.
@@ -158,44 +129,124 @@ pub fn ensure_from_daemon(
             docker,
         });
     }
+    let (uploaded, archive) = upload_save(cx, plan, &docker, &id)?;
+    create_from_save(cx, plan, &id, repo_tag, &uploaded, archive)
+}
+
+/// The image id: Docker's, or when Docker cannot give the image, the one
+/// in Arvados by that name or id (then with Docker's failure, for the
+/// message should it be needed).
+fn which_image(
+    cx: &Session,
+    plan: &Plan,
+    image: &ImageArg,
+    found: LocalImage,
+) -> Result<(String, FoundBy, Option<DockerError>)> {
+    match found {
+        Ok((id, found_by)) => {
+            let formats = cx.discovery.docker_image_formats.as_deref();
+            format::ensure_supported(&id, formats, plan.force_image_format)?;
+            Ok((id, found_by, None))
+        }
+        Err(docker) => match find_in_arvados(&cx.api, image)? {
+            Some(_) if plan.force => Err(Error::ForceNeedsDocker(docker)),
+            Some((id, found_by)) => {
+                log::info(&format!(
+                    "Docker cannot give the image ({docker}); using the one already in \
+                     Arvados, {id}"
+                ));
+                Ok((id, found_by, Some(docker)))
+            }
+            None => Err(Error::NoImage {
+                image: describe(image),
+                docker,
+            }),
+        },
+    }
+}
+
+/// The image already in Arvados, made available in the project (see
+/// [`collection::reuse_if_present`]). With the containerd image store
+/// Docker's id is a manifest or index digest; the image is found by the
+/// property recording it.
+fn reuse_present(
+    cx: &Session,
+    plan: &Plan,
+    id: &str,
+    repo_tag: Option<&RepoTag>,
+    store: ImageStore,
+) -> Result<Option<Ensured>> {
+    if plan.force {
+        return Ok(None);
+    }
+    let known = match store {
+        ImageStore::Classic => Some(id.to_string()),
+        ImageStore::Containerd => collection::find_by_manifest_digest(&cx.api, id)?,
+    };
+    let Some(known) = known else {
+        return Ok(None);
+    };
+    let facts = ImageFacts {
+        id: known,
+        repo_tag: repo_tag.cloned(),
+        created: None,
+    };
+    collection::reuse_if_present(cx, plan, &facts)
+}
+
+/// Streams `docker save` of `id` into Keep, checked on the way.
+fn upload_save(
+    cx: &Session,
+    plan: &Plan,
+    docker: &Docker,
+    id: &str,
+) -> Result<(Uploaded, ImageArchive)> {
     // Docker's size of the image is a total for the human progress line
     // (an estimate, which the machine format never prints).
     let total = match plan.progress {
         Progress::Human => docker
-            .image_size(&id)
+            .image_size(id)
             .map_or(Total::Unknown, Total::Estimate),
         _ => Total::Unknown,
     };
-    let save = docker.save(&id).map_err(Error::Docker)?;
+    let save = docker.save(id).map_err(Error::Docker)?;
     let what = format!("the output of `docker save {id}`");
-    let (uploaded, archive) =
-        source::stream_save_to_keep(cx.keep()?, save, what, total, plan.progress)?;
+    source::stream_save_to_keep(cx.keep()?, save, what, total, plan.progress)
+}
+
+/// The collection of a fresh save. With the containerd image store the id
+/// compute nodes load the image by is the config digest in the archive,
+/// not Docker's id, which is recorded beside it; an image stored before by
+/// its config digest is adopted instead.
+fn create_from_save(
+    cx: &Session,
+    plan: &Plan,
+    id: &str,
+    repo_tag: Option<RepoTag>,
+    uploaded: &Uploaded,
+    archive: ImageArchive,
+) -> Result<Ensured> {
     let facts = ImageFacts {
-        id: archive.image_id.clone(),
+        id: archive.image_id,
         repo_tag,
         created: archive.created,
     };
-    if archive.image_id == id {
-        return collection::create_fresh(cx, &uploaded, facts, plan);
+    if facts.id == id {
+        return collection::create_fresh(cx, uploaded, facts, plan);
     }
-    // A containerd image store: the id compute nodes load the image by is
-    // the config digest in the archive; Docker's id is recorded beside it.
     log::info(&format!(
         "Docker calls the image {id} (a manifest digest: the containerd image store); \
          storing it by its config digest {} and recording {id} as the collection \
          property {}",
-        archive.image_id,
+        facts.id,
         collection::MANIFEST_DIGEST
     ));
-    if !plan.force {
-        // Stored before by its config digest, from a file or a classic
-        // store: adopt it (the blocks just written are harmless).
-        if let Some(existing) = collection::find_existing(api, &facts.id, facts.repo_tag.as_ref())?
-        {
-            return collection::ensure_from_existing(cx, existing, facts, plan);
-        }
+    // Stored before by its config digest, from a file or a classic store:
+    // adopt it (the blocks just written are harmless).
+    if let Some(ensured) = collection::reuse_if_present(cx, plan, &facts)? {
+        return Ok(ensured);
     }
-    collection::create_fresh_recording(cx, &uploaded, facts, plan, Some(&id))
+    collection::create_fresh_recording(cx, uploaded, facts, plan, Some(id))
 }
 
 /// How messages name the image asked for.
