@@ -144,13 +144,16 @@ pub struct Found {
 /// listing orders them. With `project`, only links and collections that
 /// project owns count.
 pub fn search(api: &ApiClient, what: Search<'_>, project: Option<&str>) -> Result<Vec<Found>> {
-    let owned = |mut filters: Vec<Value>| {
+    // The links of one class matching `filter`, in the project if one is
+    // given.
+    let links = |class: &str, filter: Value| -> Result<Vec<Value>> {
+        let mut filters = vec![json!(["link_class", "=", class]), filter];
         if let Some(p) = project {
             filters.push(json!(["owner_uuid", "=", p]));
         }
-        filters
+        let select = LINK_FIELDS.iter().map(|f| f.to_string()).collect();
+        api.list_all("links", filters, Some(select))
     };
-    let select = || Some(LINK_FIELDS.iter().map(|f| f.to_string()).collect());
     let heads = |links: &[Value]| -> Vec<String> {
         let mut seen = HashSet::new();
         links
@@ -160,65 +163,42 @@ pub fn search(api: &ApiClient, what: Search<'_>, project: Option<&str>) -> Resul
             .map(str::to_string)
             .collect()
     };
-    let (hash_links, repo_links) = match what {
+    // The links that match, then the other class's links on the same
+    // collections.
+    let (class, filter, other) = match what {
         Search::Name { repo, tag } => {
             let name = match tag {
                 Some(tag) => json!(["name", "=", format!("{repo}:{tag}")]),
                 None => json!(["name", "like", format!("{}:%", like_escape(repo))]),
             };
-            let mut repo_links: Vec<Value> = api.list_all(
-                "links",
-                owned(vec![json!(["link_class", "=", REPO_TAG_CLASS]), name]),
-                select(),
-            )?;
-            // `like` is the server's; the repo must match exactly.
-            repo_links.retain(|l| {
-                let name = l.get("name").and_then(Value::as_str).unwrap_or("");
-                name.rsplit_once(':').is_some_and(|(r, _)| r == repo)
-            });
-            let heads = heads(&repo_links);
-            if heads.is_empty() {
-                return Ok(Vec::new());
-            }
-            let hash_links = api.list_all(
-                "links",
-                owned(vec![
-                    json!(["link_class", "=", HASH_CLASS]),
-                    json!(["head_uuid", "in", heads]),
-                ]),
-                select(),
-            )?;
-            (hash_links, repo_links)
+            (REPO_TAG_CLASS, name, HASH_CLASS)
         }
         Search::HashPrefix(prefix) => {
             let prefix = prefix.to_ascii_lowercase();
-            let prefix = if prefix.starts_with("sha256:") {
-                prefix
-            } else {
-                format!("sha256:{prefix}")
+            let prefix = match prefix.starts_with("sha256:") {
+                true => prefix,
+                false => format!("sha256:{prefix}"),
             };
-            let hash_links: Vec<Value> = api.list_all(
-                "links",
-                owned(vec![
-                    json!(["link_class", "=", HASH_CLASS]),
-                    json!(["name", "like", format!("{}%", like_escape(&prefix))]),
-                ]),
-                select(),
-            )?;
-            let heads = heads(&hash_links);
-            if heads.is_empty() {
-                return Ok(Vec::new());
-            }
-            let repo_links = api.list_all(
-                "links",
-                owned(vec![
-                    json!(["link_class", "=", REPO_TAG_CLASS]),
-                    json!(["head_uuid", "in", heads]),
-                ]),
-                select(),
-            )?;
-            (hash_links, repo_links)
+            let name = json!(["name", "like", format!("{}%", like_escape(&prefix))]);
+            (HASH_CLASS, name, REPO_TAG_CLASS)
         }
+    };
+    let mut matching = links(class, filter)?;
+    if let Search::Name { repo, .. } = what {
+        // `like` is the server's; the repo must match exactly.
+        matching.retain(|l| {
+            let name = l.get("name").and_then(Value::as_str).unwrap_or("");
+            name.rsplit_once(':').is_some_and(|(r, _)| r == repo)
+        });
+    }
+    let heads = heads(&matching);
+    if heads.is_empty() {
+        return Ok(Vec::new());
+    }
+    let others = links(other, json!(["head_uuid", "in", heads]))?;
+    let (hash_links, repo_links) = match class {
+        HASH_CLASS => (matching, others),
+        _ => (others, matching),
     };
     let images = image_listing(hash_links, repo_links)?;
     let existing = existing_collections(api, &images, false, project)?;
