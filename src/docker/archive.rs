@@ -246,62 +246,121 @@ pub struct Peek {
 
 /// Reads only the tar headers (seeking over member data), manifest.json and
 /// the config of a seekable archive. `None` when anything is unusual (not a
-/// tar, several images, a config that is a link...): the caller then reads
-/// the whole archive, whose check gives the real reason.
-pub fn peek<R: Read + io::Seek>(mut reader: R) -> Option<Peek> {
+/// tar, several images, a missing or oversized member): the caller then
+/// streams and checks the whole archive, which names the problem.
+pub fn peek<R: Read + io::Seek>(reader: R) -> Option<Peek> {
+    let found = read_config(reader).ok()?;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(&found.config);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Some(Peek {
+        image_id: format!("sha256:{hex}"),
+        repo_tags: found.repo_tags,
+    })
+}
+
+/// What [`read_config`] finds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigFound {
+    /// The bytes of the config member manifest.json names.
+    pub config: Vec<u8>,
+    /// manifest.json's RepoTags.
+    pub repo_tags: Vec<String>,
+}
+
+/// Why [`read_config`] stopped.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// The source could not be read (its error, which may wrap the cause).
+    Io(io::Error),
+    /// The archive is not a single-image `docker save` archive: why, as a
+    /// phrase that follows "the archive" (`has no manifest.json`).
+    Refused(String),
+}
+
+impl From<io::Error> for ConfigError {
+    fn from(e: io::Error) -> ConfigError {
+        ConfigError::Io(e)
+    }
+}
+
+/// Walks the tar headers of a seekable archive (seeking over member
+/// data), reads manifest.json and returns the config it names and its
+/// RepoTags (spec §4.1): what a file or a collection tells without reading
+/// its layers.
+pub fn read_config<R: Read + io::Seek>(mut reader: R) -> Result<ConfigFound, ConfigError> {
     use std::collections::HashMap;
     use std::io::SeekFrom;
     const JSON_LIMIT: u64 = 8 << 20;
+    let refused = |s: &str| ConfigError::Refused(s.to_string());
 
     let mut manifest: Option<Vec<u8>> = None;
-    let mut files: HashMap<String, (u64, u64)> = HashMap::new();
+    let mut members: HashMap<String, (u64, u64)> = HashMap::new();
     {
         let mut archive = tar::Archive::new(&mut reader);
-        for entry in archive.entries_with_seek().ok()? {
-            let mut entry = entry.ok()?;
+        for entry in archive.entries_with_seek()? {
+            let mut entry = entry?;
             let kind = entry.header().entry_type();
             if !(kind.is_file() || kind == tar::EntryType::Continuous) {
                 continue;
             }
-            let name = normalize(&entry.path().ok()?.to_string_lossy());
+            let name = normalize(&entry.path()?.to_string_lossy());
             let size = entry.size();
             if name == "manifest.json" {
                 if size > JSON_LIMIT {
-                    return None;
+                    return Err(refused("has a manifest.json over 8 MiB"));
                 }
                 let mut text = Vec::with_capacity(size as usize);
-                entry.read_to_end(&mut text).ok()?;
+                entry.read_to_end(&mut text)?;
                 manifest = Some(text);
             } else {
-                files.insert(name, (entry.raw_file_position(), size));
+                members.insert(name, (entry.raw_file_position(), size));
             }
         }
     }
-    let manifest: serde_json::Value = serde_json::from_slice(&manifest?).ok()?;
-    let [image] = manifest.as_array()?.as_slice() else {
-        return None;
+    let manifest = manifest.ok_or_else(|| refused("has no manifest.json"))?;
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest)
+        .map_err(|e| ConfigError::Refused(format!("has a manifest.json that is not JSON ({e})")))?;
+    let images = manifest
+        .as_array()
+        .ok_or_else(|| refused("has a manifest.json that is not a list"))?;
+    let [image] = images.as_slice() else {
+        return Err(ConfigError::Refused(format!(
+            "holds {} images in its manifest.json, not one",
+            images.len()
+        )));
     };
-    let config = normalize(image.get("Config")?.as_str()?);
+    let config = image
+        .get("Config")
+        .and_then(serde_json::Value::as_str)
+        .map(normalize)
+        .ok_or_else(|| refused("has a manifest.json without a Config"))?;
     let repo_tags = match image.get("RepoTags") {
         None | Some(serde_json::Value::Null) => Vec::new(),
         Some(tags) => tags
-            .as_array()?
-            .iter()
-            .map(|t| t.as_str().map(str::to_string))
-            .collect::<Option<Vec<_>>>()?,
+            .as_array()
+            .and_then(|tags| {
+                tags.iter()
+                    .map(|t| t.as_str().map(str::to_string))
+                    .collect::<Option<Vec<_>>>()
+            })
+            .ok_or_else(|| refused("has RepoTags that are not a list of strings"))?,
     };
-    let &(offset, size) = files.get(&config)?;
+    let &(offset, size) = members.get(&config).ok_or_else(|| {
+        ConfigError::Refused(format!(
+            "has no member {config}, the config manifest.json names"
+        ))
+    })?;
     if size > JSON_LIMIT {
-        return None;
+        return Err(ConfigError::Refused(format!(
+            "has a config {config} over 8 MiB"
+        )));
     }
-    reader.seek(SeekFrom::Start(offset)).ok()?;
+    reader.seek(SeekFrom::Start(offset))?;
     let mut bytes = vec![0u8; size as usize];
-    reader.read_exact(&mut bytes).ok()?;
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(&bytes);
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    Some(Peek {
-        image_id: format!("sha256:{hex}"),
+    reader.read_exact(&mut bytes)?;
+    Ok(ConfigFound {
+        config: bytes,
         repo_tags,
     })
 }

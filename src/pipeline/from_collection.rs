@@ -16,9 +16,6 @@
 //!
 //! Everything that can refuse the source runs before anything is created.
 
-use std::collections::HashMap;
-use std::io::{self, Read, Seek, SeekFrom};
-
 use serde_json::{json, Value};
 
 use super::collection::{
@@ -31,13 +28,11 @@ use super::{checkpoint, format, tags};
 use crate::arvados::api::{ApiClient, Collection, Link};
 use crate::arvados::keep_read::{BlockSource, KeepFile};
 use crate::arvados::manifest::{image_file_of, ImageFile};
+use crate::docker::archive::{self, ConfigError};
 use crate::error::{Error, Result};
 use crate::log;
 use crate::request::{parse_target, CollectionId, Project, RepoTag};
 use crate::timestamp::parse_naive;
-
-/// Largest manifest.json or config read from the archive.
-const JSON_LIMIT: u64 = 8 << 20;
 
 /// Phase 1 for a collection source: the plan (its owner is the target
 /// project, or with `--project-uuid=source` the source's own) and the
@@ -224,10 +219,24 @@ fn archive_created<S: BlockSource + ?Sized>(
                 "{what} runs past the blocks of its manifest stream"
             ))
         })?;
-    let config = read_config(&mut file).map_err(|e| match e {
-        WalkError::Keep(e) => e,
-        WalkError::Refused(problem) => Error::SourceCollection(format!("{what} {problem}")),
-    })?;
+    let config = match archive::read_config(&mut file) {
+        Ok(found) => found.config,
+        Err(ConfigError::Refused(problem)) => {
+            return Err(Error::SourceCollection(format!("{what} {problem}")))
+        }
+        Err(ConfigError::Io(e)) => {
+            let text = e.to_string();
+            // A Keep failure comes through the reader as its cause.
+            return Err(
+                match e.into_inner().map(|inner| inner.downcast::<Error>()) {
+                    Some(Ok(keep)) => *keep,
+                    _ => Error::SourceCollection(format!(
+                        "{what} cannot be read as a tar archive ({text})"
+                    )),
+                },
+            );
+        }
+    };
     let hex = image.id.strip_prefix("sha256:").unwrap_or(&image.id);
     let digest = sha256_hex(&config);
     if !digest.eq_ignore_ascii_case(hex) {
@@ -241,95 +250,6 @@ fn archive_created<S: BlockSource + ?Sized>(
         .get("created")
         .and_then(Value::as_str)
         .map(String::from))
-}
-
-/// Why the header walk stopped.
-#[derive(Debug)]
-enum WalkError {
-    /// Keep could not give a block.
-    Keep(Error),
-    /// The archive is not a single-image `docker save` archive.
-    Refused(String),
-}
-
-impl From<io::Error> for WalkError {
-    fn from(e: io::Error) -> WalkError {
-        let text = e.to_string();
-        match e.into_inner().map(|inner| inner.downcast::<Error>()) {
-            Some(Ok(keep)) => WalkError::Keep(*keep),
-            _ => WalkError::Refused(format!("cannot be read as a tar archive ({text})")),
-        }
-    }
-}
-
-/// Walks the tar headers (seeking over member data), reads manifest.json
-/// and returns the bytes of the config it names (spec §4.1).
-fn read_config<R: Read + Seek>(reader: &mut R) -> std::result::Result<Vec<u8>, WalkError> {
-    let refused = |s: &str| WalkError::Refused(s.to_string());
-    let mut manifest: Option<Vec<u8>> = None;
-    let mut members: HashMap<String, (u64, u64)> = HashMap::new();
-    {
-        let mut archive = tar::Archive::new(&mut *reader);
-        for entry in archive.entries_with_seek()? {
-            let mut entry = entry?;
-            let kind = entry.header().entry_type();
-            if !(kind.is_file() || kind == tar::EntryType::Continuous) {
-                continue;
-            }
-            let name = normalize(&entry.path()?.to_string_lossy());
-            let size = entry.size();
-            if name == "manifest.json" {
-                if size > JSON_LIMIT {
-                    return Err(refused("has a manifest.json over 8 MiB"));
-                }
-                let mut text = Vec::with_capacity(size as usize);
-                entry.read_to_end(&mut text)?;
-                manifest = Some(text);
-            } else {
-                members.insert(name, (entry.raw_file_position(), size));
-            }
-        }
-    }
-    let manifest = manifest.ok_or_else(|| refused("has no manifest.json"))?;
-    let manifest: Value = serde_json::from_slice(&manifest)
-        .map_err(|e| WalkError::Refused(format!("has a manifest.json that is not JSON ({e})")))?;
-    let images = manifest
-        .as_array()
-        .ok_or_else(|| refused("has a manifest.json that is not a list"))?;
-    let [image] = images.as_slice() else {
-        return Err(WalkError::Refused(format!(
-            "holds {} images in its manifest.json, not one",
-            images.len()
-        )));
-    };
-    let config = image
-        .get("Config")
-        .and_then(Value::as_str)
-        .map(normalize)
-        .ok_or_else(|| refused("has a manifest.json without a Config"))?;
-    let &(offset, size) = members.get(&config).ok_or_else(|| {
-        WalkError::Refused(format!(
-            "has no member {config}, the config manifest.json names"
-        ))
-    })?;
-    if size > JSON_LIMIT {
-        return Err(WalkError::Refused(format!(
-            "has a config {config} over 8 MiB"
-        )));
-    }
-    reader.seek(SeekFrom::Start(offset))?;
-    let mut bytes = vec![0u8; size as usize];
-    reader.read_exact(&mut bytes)?;
-    Ok(bytes)
-}
-
-/// A member name without `./` prefixes or a trailing `/`.
-fn normalize(name: &str) -> String {
-    let mut name = name;
-    while let Some(rest) = name.strip_prefix("./") {
-        name = rest;
-    }
-    name.trim_end_matches('/').to_string()
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
