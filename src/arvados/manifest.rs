@@ -424,7 +424,8 @@ mod tests {
     }
 
     /// MD5 written out from RFC 1321, slow and plain: the reference the
-    /// md-5 crate (its assembly backend on x86) is checked against.
+    /// md-5 crate (or any faster backend it is swapped for) is checked
+    /// against.
     fn reference_md5(data: &[u8]) -> String {
         const S: [u32; 16] = [7, 12, 17, 22, 5, 9, 14, 20, 4, 11, 16, 23, 6, 10, 15, 21];
         // K[i] = floor(|sin(i + 1)| * 2^32), as the RFC derives its table.
