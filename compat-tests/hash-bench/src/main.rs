@@ -31,6 +31,9 @@ fn buffer(len: usize) -> Vec<u8> {
     v
 }
 
+/// One implementation: hashes a buffer, returns the digest.
+type Hash = fn(&[u8]) -> Vec<u8>;
+
 fn md5_011(data: &[u8]) -> Vec<u8> {
     use md5_011::{Digest, Md5};
     let mut h = Md5::new();
@@ -81,7 +84,7 @@ fn main() {
     } else {
         "SHA-NI if the CPU has it"
     };
-    let rows: [(String, fn(&[u8]) -> Vec<u8>); 3] = [
+    let rows: [(String, Hash); 3] = [
         ("md5 md-5 0.11 (soft)".to_string(), md5_011),
         (format!("md5 md-5 0.10 ({md5_010_backend})"), md5_010),
         (format!("sha256 sha2 0.11 ({sha_backend})"), sha256),
