@@ -556,4 +556,99 @@ mod tests {
             "its manifest line 1 is malformed"
         );
     }
+
+    /// MD5 written out from RFC 1321, slow and plain: the reference the
+    /// md-5 crate (or any faster backend it is swapped for) is checked
+    /// against.
+    fn reference_md5(data: &[u8]) -> String {
+        const S: [u32; 16] = [7, 12, 17, 22, 5, 9, 14, 20, 4, 11, 16, 23, 6, 10, 15, 21];
+        // K[i] = floor(|sin(i + 1)| * 2^32), as the RFC derives its table.
+        let k: Vec<u32> = (0..64)
+            .map(|i| ((i as f64 + 1.0).sin().abs() * 4_294_967_296.0) as u32)
+            .collect();
+        let mut msg = data.to_vec();
+        msg.push(0x80);
+        while msg.len() % 64 != 56 {
+            msg.push(0);
+        }
+        msg.extend_from_slice(&(data.len() as u64).wrapping_mul(8).to_le_bytes());
+        let mut h: [u32; 4] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
+        for chunk in msg.chunks(64) {
+            let m: Vec<u32> = chunk
+                .chunks(4)
+                .map(|w| u32::from_le_bytes(w.try_into().unwrap()))
+                .collect();
+            let [mut a, mut b, mut c, mut d] = h;
+            for i in 0..64 {
+                let (f, g) = match i / 16 {
+                    0 => ((b & c) | (!b & d), i),
+                    1 => ((d & b) | (!d & c), (5 * i + 1) % 16),
+                    2 => (b ^ c ^ d, (3 * i + 5) % 16),
+                    _ => (c ^ (b | !d), (7 * i) % 16),
+                };
+                let f = f.wrapping_add(a).wrapping_add(k[i]).wrapping_add(m[g]);
+                (a, d, c) = (d, c, b);
+                b = b.wrapping_add(f.rotate_left(S[(i / 16) * 4 + i % 4]));
+            }
+            for (x, y) in h.iter_mut().zip([a, b, c, d]) {
+                *x = x.wrapping_add(y);
+            }
+        }
+        let bytes: Vec<u8> = h.iter().flat_map(|x| x.to_le_bytes()).collect();
+        hex(&bytes)
+    }
+
+    /// Incompressible bytes, the same on every run (xorshift64).
+    fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 32) as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn md5_rfc1321_test_suite() {
+        for (input, digest) in [
+            ("", "d41d8cd98f00b204e9800998ecf8427e"),
+            ("a", "0cc175b9c0f1b6a831c399e269772661"),
+            ("abc", "900150983cd24fb0d6963f7d28e17f72"),
+            ("message digest", "f96b697d7cb7938d525a2f31aaf161d0"),
+            (
+                "abcdefghijklmnopqrstuvwxyz",
+                "c3fcd3d76192e4007dfb496cca67e13b",
+            ),
+            (
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+                "d174ab98d277d9f5a5611c2c9f419d9f",
+            ),
+            (
+                "12345678901234567890123456789012345678901234567890123456789012345678901234567890",
+                "57edf4a22be3c955ac49da2e2107b67a",
+            ),
+        ] {
+            assert_eq!(md5_hex(input.as_bytes()), digest, "{input:?}");
+            assert_eq!(reference_md5(input.as_bytes()), digest, "{input:?}");
+        }
+        assert_eq!(md5_hex(&[]), EMPTY_BLOCK_LOCATOR.split('+').next().unwrap());
+    }
+
+    #[test]
+    fn md5_matches_the_reference_on_random_inputs_of_many_lengths() {
+        // Every length across the padding boundaries of the first blocks,
+        // then larger ones on both sides of 64-byte and page multiples.
+        let mut lengths: Vec<usize> = (0..=300).collect();
+        for base in [4096, 65_536, 1 << 20, 3 << 20] {
+            lengths.extend([base - 65, base - 1, base, base + 1, base + 55, base + 56]);
+        }
+        let data = random_bytes(*lengths.iter().max().unwrap(), 18);
+        for len in lengths {
+            let part = &data[..len];
+            assert_eq!(md5_hex(part), reference_md5(part), "length {len}");
+        }
+    }
 }

@@ -409,4 +409,117 @@ mod tests {
         assert_eq!(members.documents.values().next().unwrap(), json);
         assert_eq!(members.reserved, json.len() as u64);
     }
+
+    /// SHA-256 written out from FIPS 180-4, slow and plain: the reference
+    /// the sha2 crate (its SHA-NI code where the CPU has it) is checked
+    /// against.
+    fn reference_sha256(data: &[u8]) -> [u8; 32] {
+        // The first 32 bits of the fractional parts of the cube roots of
+        // the first 64 primes, and of the square roots of the first 8.
+        let primes: Vec<u64> = (2u64..)
+            .filter(|n| (2..*n).take_while(|d| d * d <= *n).all(|d| n % d != 0))
+            .take(64)
+            .collect();
+        let frac = |x: f64| ((x - x.floor()) * 4_294_967_296.0) as u32;
+        let k: Vec<u32> = primes.iter().map(|&p| frac((p as f64).cbrt())).collect();
+        let mut h: Vec<u32> = primes[..8]
+            .iter()
+            .map(|&p| frac((p as f64).sqrt()))
+            .collect();
+        let mut msg = data.to_vec();
+        msg.push(0x80);
+        while msg.len() % 64 != 56 {
+            msg.push(0);
+        }
+        msg.extend_from_slice(&(data.len() as u64 * 8).to_be_bytes());
+        for chunk in msg.chunks(64) {
+            let mut w: Vec<u32> = chunk
+                .chunks(4)
+                .map(|b| u32::from_be_bytes(b.try_into().unwrap()))
+                .collect();
+            for i in 16..64 {
+                let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
+                let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
+                w.push(
+                    w[i - 16]
+                        .wrapping_add(s0)
+                        .wrapping_add(w[i - 7])
+                        .wrapping_add(s1),
+                );
+            }
+            let mut v = h.clone();
+            for i in 0..64 {
+                let (a, b, c, e, f, g) = (v[0], v[1], v[2], v[4], v[5], v[6]);
+                let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
+                let ch = (e & f) ^ (!e & g);
+                let t1 = v[7]
+                    .wrapping_add(s1)
+                    .wrapping_add(ch)
+                    .wrapping_add(k[i])
+                    .wrapping_add(w[i]);
+                let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
+                let maj = (a & b) ^ (a & c) ^ (b & c);
+                v.rotate_right(1);
+                v[4] = v[4].wrapping_add(t1);
+                v[0] = t1.wrapping_add(s0).wrapping_add(maj);
+            }
+            for (x, y) in h.iter_mut().zip(v) {
+                *x = x.wrapping_add(y);
+            }
+        }
+        std::array::from_fn(|i| h[i / 4].to_be_bytes()[i % 4])
+    }
+
+    #[test]
+    fn sha256_nist_vectors() {
+        let million_a = vec![b'a'; 1_000_000];
+        for (input, digest) in [
+            (&b""[..], "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+            (b"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+            (
+                b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+                "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
+            ),
+            (
+                b"abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu",
+                "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1",
+            ),
+            (
+                &million_a,
+                "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0",
+            ),
+        ] {
+            assert_eq!(hex(&Sha256::digest(input).into()), digest);
+            assert_eq!(hex(&reference_sha256(input)), digest);
+        }
+    }
+
+    #[test]
+    fn sha256_matches_the_reference_on_random_inputs_fed_in_pieces() {
+        // Members are hashed piece by piece as tar records pass: every
+        // length across the first padding boundaries, then larger ones,
+        // each fed in uneven pieces.
+        let mut lengths: Vec<usize> = (0..=300).collect();
+        for base in [4096, 65_536, 1 << 20] {
+            lengths.extend([base - 65, base - 1, base, base + 1, base + 55, base + 56]);
+        }
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let data: Vec<u8> = (0..*lengths.iter().max().unwrap())
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 32) as u8
+            })
+            .collect();
+        for len in lengths {
+            let part = &data[..len];
+            let mut hasher = Sha256::new();
+            for piece in part.chunks(1 + len % 509) {
+                hasher.update(piece);
+            }
+            let digest: [u8; 32] = hasher.finalize().into();
+            assert_eq!(digest, reference_sha256(part), "length {len}");
+        }
+    }
 }
