@@ -90,7 +90,7 @@ pub enum Error {
     /// Reading the stream to upload failed (a file, a pipe, a child's
     /// stdout). `what` names the source.
     Input { what: String, source: io::Error },
-    /// The `--source` value could not be resolved (see [`SourceError`]).
+    /// The `--source` value could not be resolved (see `SourceError`).
     Source(SourceError),
     /// The image archive was refused. `what` names the source (a path,
     /// "standard input").

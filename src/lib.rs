@@ -7,22 +7,54 @@
 
 #![forbid(unsafe_code)]
 
-pub mod arvados;
-pub mod cli;
-pub mod docker;
-pub mod error;
+pub(crate) mod arvados;
+pub(crate) mod cli;
+pub(crate) mod docker;
+pub(crate) mod error;
 #[cfg(test)]
 mod fuzzing;
 pub mod images;
-pub mod list;
-pub mod lock;
-pub mod log;
-pub mod pipeline;
-pub mod progress;
-pub mod request;
-pub mod run;
-pub mod settings;
-pub mod timestamp;
+pub(crate) mod list;
+pub(crate) mod lock;
+pub(crate) mod log;
+pub(crate) mod pipeline;
+pub(crate) mod progress;
+pub(crate) mod request;
+pub(crate) mod run;
+pub(crate) mod settings;
+pub(crate) mod timestamp;
+
+/// Not an API: what the command (`src/main.rs`) and the test and benchmark
+/// targets under `compat-tests/rust` reach inside the crate. It changes
+/// whenever they do.
+#[doc(hidden)]
+pub mod internal {
+    pub use crate::error::Error;
+    pub use crate::run::run;
+
+    pub mod cli {
+        pub use crate::cli::{parse, prog_name, CliError, Env, Parsed};
+        pub mod doc {
+            pub use crate::cli::doc::{help, usage_error, version};
+        }
+    }
+
+    pub mod log {
+        pub use crate::log::{error, log, set_sink, stderr_sink, Level};
+    }
+
+    pub mod arvados {
+        pub use crate::arvados::api::{ApiClient, KeysetLister, Link};
+        pub use crate::arvados::http::{new_agent, Clock};
+        pub use crate::arvados::keep::KeepClient;
+        pub use crate::arvados::manifest::{md5_hex, portable_data_hash, BLOCK_SIZE};
+        pub use crate::arvados::upload::{Event, Progress, Uploaded};
+    }
+
+    pub mod settings {
+        pub use crate::settings::{ClientConfig, Env, Settings};
+    }
+}
 
 /// The layers of the crate: a module may use only modules of lower layers
 /// (and its own). Checked by reading every `crate::` and `super::` path

@@ -13,7 +13,6 @@ use crate::error::{Error, Result};
 #[derive(Debug)]
 pub struct ImageLock {
     _file: File,
-    path: PathBuf,
 }
 
 /// The lock file of an image: `<dir>/<image id>.tar.lock`.
@@ -38,12 +37,7 @@ impl ImageLock {
             .open(&path)
             .map_err(fail)?;
         file.lock().map_err(fail)?;
-        Ok(ImageLock { _file: file, path })
-    }
-
-    /// The lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(ImageLock { _file: file })
     }
 }
 
@@ -56,8 +50,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let id = "sha256:abc";
         let first = ImageLock::acquire(dir.path(), id).unwrap();
-        assert!(first.path().ends_with("sha256:abc.tar.lock"));
-        let other = File::open(first.path()).unwrap();
+        let path = lock_path(dir.path(), id);
+        assert!(path.ends_with("sha256:abc.tar.lock"));
+        let other = File::open(&path).unwrap();
         assert!(other.try_lock().is_err());
         drop(first);
         assert!(other.try_lock().is_ok());

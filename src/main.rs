@@ -7,9 +7,9 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use arv_keepdocker::cli::{self, doc, CliError, Env, Parsed};
-use arv_keepdocker::log::{self, Level};
-use arv_keepdocker::run;
+use arv_keepdocker::internal::cli::{self, doc, CliError, Env, Parsed};
+use arv_keepdocker::internal::log::{self, Level};
+use arv_keepdocker::internal::run;
 
 fn main() -> ExitCode {
     log::set_sink(Some(log::stderr_sink()));
@@ -26,7 +26,7 @@ fn main() -> ExitCode {
         Err(err) => return fail(&prog, &err),
     };
     let mut stdout = std::io::stdout().lock();
-    match run::run(request, &mut stdout) {
+    match run(request, &mut stdout) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let _ = stdout.flush();

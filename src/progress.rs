@@ -255,11 +255,6 @@ impl Reporter {
         }
     }
 
-    /// How long since the reporter was made.
-    pub fn elapsed(&self) -> Duration {
-        self.started.elapsed()
-    }
-
     fn write(&self, finished: bool) {
         match self.mode {
             Progress::Off => {}

@@ -147,7 +147,7 @@ pub enum Project {
     Uuid(String),
     /// `--project-uuid=source`: the project that already holds the source
     /// collection. Only valid with a collection source.
-    SourceProject,
+    OfSource,
 }
 
 /// Progress reporting on stderr (spec §9.4).
@@ -459,9 +459,9 @@ impl Upload {
             *input = given
                 .resolve(is_file)
                 .map_err(|UnresolvedSource(arg)| SourceError::Unresolved(arg))?;
-            if self.project == Project::SourceProject {
+            if self.project == Project::OfSource {
                 if let Input::File(path) = input {
-                    return Err(SourceError::SourceProjectOfFile(path.clone()));
+                    return Err(SourceError::OfSourceOfFile(path.clone()));
                 }
             }
         }
@@ -491,7 +491,7 @@ pub enum SourceError {
     /// See [`UnresolvedSource`].
     Unresolved(OsString),
     /// `--project-uuid=source` with a `--source` that turned out to be a file.
-    SourceProjectOfFile(PathBuf),
+    OfSourceOfFile(PathBuf),
     /// `--source` names a directory.
     Directory(PathBuf),
 }
@@ -506,7 +506,7 @@ impl fmt::Display for SourceError {
                  (`docker save -o FILE IMAGE` writes one)",
                 py_repr(&path.to_string_lossy())
             ),
-            SourceError::SourceProjectOfFile(path) => write!(
+            SourceError::OfSourceOfFile(path) => write!(
                 f,
                 "--project-uuid=source names the project of a source collection, but --source {} is a file",
                 py_repr(&path.to_string_lossy())

@@ -17,13 +17,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use arv_keepdocker::arvados::api::{ApiClient, KeysetLister, Link};
-use arv_keepdocker::arvados::http::{new_agent, Clock};
-use arv_keepdocker::arvados::keep::KeepClient;
-use arv_keepdocker::arvados::manifest::{md5_hex, portable_data_hash, BLOCK_SIZE};
-use arv_keepdocker::arvados::upload::{Event, Uploaded};
-use arv_keepdocker::error::Error;
-use arv_keepdocker::settings::ClientConfig;
+use arv_keepdocker::internal::arvados::KeepClient;
+use arv_keepdocker::internal::arvados::{md5_hex, portable_data_hash, BLOCK_SIZE};
+use arv_keepdocker::internal::arvados::{new_agent, Clock};
+use arv_keepdocker::internal::arvados::{ApiClient, KeysetLister, Link};
+use arv_keepdocker::internal::arvados::{Event, Uploaded};
+use arv_keepdocker::internal::settings::ClientConfig;
+use arv_keepdocker::internal::Error;
 use serde_json::{json, Value};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -272,7 +272,7 @@ fn manifests_and_pdh_match_legacy_arv_put() {
         assert_eq!(portable_data_hash(&manifest), portable_data_hash(&expected));
         assert!(
             events.contains(&Event::Progress(
-                arv_keepdocker::arvados::upload::Progress {
+                arv_keepdocker::internal::arvados::Progress {
                     bytes_read: size as u64,
                     bytes_stored: size as u64,
                     blocks_stored: up.locators.len() as u64,

@@ -9,11 +9,11 @@
 
 use std::process::ExitCode;
 
-use arv_keepdocker::arvados::api::ApiClient;
-use arv_keepdocker::arvados::keep::KeepClient;
-use arv_keepdocker::arvados::upload::Event;
-use arv_keepdocker::error::Error;
-use arv_keepdocker::settings::{Env, Settings};
+use arv_keepdocker::internal::arvados::ApiClient;
+use arv_keepdocker::internal::arvados::Event;
+use arv_keepdocker::internal::arvados::KeepClient;
+use arv_keepdocker::internal::settings::{Env, Settings};
+use arv_keepdocker::internal::Error;
 use serde_json::json;
 
 fn run(path: &str, name: &str) -> Result<String, Error> {

@@ -36,9 +36,6 @@ pub const MAX_GET_URL_LEN: usize = 2048;
 /// The page size of keyset listings.
 pub const KEYSET_PAGE_SIZE: u32 = 1000;
 
-/// The legacy default of `--retries`.
-pub const DEFAULT_RETRIES: u32 = 10;
-
 /// Largest API response body read (a page of 1000 signed manifests can be
 /// large; this only guards against a runaway server).
 const MAX_RESPONSE_BYTES: u64 = 1 << 30;

@@ -21,7 +21,7 @@ pub const SOCKET_TIMEOUT: Duration = Duration::from_secs(300);
 /// Idle keep-alive connections older than this are not reused (spec §1.4).
 pub const MAX_IDLE_AGE: Duration = Duration::from_secs(30);
 
-/// Time as seen by retry loops. Production uses [`SystemClock`]; tests use
+/// Time as seen by retry loops. Production uses `SystemClock`; tests use
 /// a fake that records sleeps instead of sleeping.
 pub trait Clock: Send + Sync {
     fn now(&self) -> Instant;

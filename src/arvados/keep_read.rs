@@ -116,12 +116,8 @@ impl<'a, S: BlockSource + ?Sized> KeepFile<'a, S> {
         })
     }
 
-    /// The file's size.
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-
     /// The indexes of the blocks fetched so far, in order.
+    #[cfg(test)]
     pub fn fetched(&self) -> &[usize] {
         &self.fetched
     }

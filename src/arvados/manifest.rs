@@ -76,6 +76,7 @@ impl Locator {
     }
 
     /// A locator without hints.
+    #[cfg(test)]
     pub fn new(hash: &str, size: u64) -> Locator {
         Locator {
             hash: hash.to_string(),
@@ -92,11 +93,6 @@ impl Locator {
     /// The block size.
     pub fn size(&self) -> u64 {
         self.size
-    }
-
-    /// The hints, without their leading `+`.
-    pub fn hints(&self) -> &[String] {
-        &self.hints
     }
 
     /// The permission signature hint (`A...@...`), if any.

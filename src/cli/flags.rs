@@ -535,6 +535,7 @@ pub fn option_strings() -> impl Iterator<Item = OptionString> {
 }
 
 /// The flag with this long name (without `--`).
+#[cfg(test)]
 pub fn by_long(long: &str) -> &'static FlagSpec {
     FLAGS
         .iter()

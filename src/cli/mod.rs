@@ -39,11 +39,13 @@
 //! getopt-style and differs from argparse in ways scripts can see (`-1`,
 //! `--name -x`, abbreviations), so the splitting is done here.
 
+#[cfg(test)]
 pub mod complete;
 pub mod doc;
 pub mod flags;
 #[cfg(test)]
 mod fuzz;
+#[cfg(test)]
 pub mod man;
 
 use std::ffi::{OsStr, OsString};
@@ -827,7 +829,7 @@ impl Args {
         };
         let project = match self.project_uuid.as_deref() {
             None | Some("") => Project::Home,
-            Some("source") => Project::SourceProject,
+            Some("source") => Project::OfSource,
             Some(uuid) => Project::Uuid(uuid.to_string()),
         };
         Ok(Request::Upload(Upload {

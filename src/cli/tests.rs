@@ -1009,7 +1009,7 @@ fn new_form_uploads() {
                 "repo:tag",
             ],
             Upload {
-                project: Project::SourceProject,
+                project: Project::OfSource,
                 ..upload(given(
                     Input::Collection(CollectionId::Uuid(uuid.into())),
                     Some(rt("repo", "tag")),
@@ -1019,7 +1019,7 @@ fn new_form_uploads() {
         (
             &["--project-uuid=source", "--source", UUID],
             Upload {
-                project: Project::SourceProject,
+                project: Project::OfSource,
                 ..upload(given(Input::Auto(uuid.into()), None))
             },
         ),

@@ -266,12 +266,6 @@ pub fn inspect(reference: &str) -> Result<Inspected, DockerError> {
     }
 }
 
-/// The one image id `reference` names (legacy `find_one_image_hash`).
-pub fn resolve(reference: &str) -> Result<String, DockerError> {
-    let found = inspect(reference)?;
-    one_id(found, reference)
-}
-
 /// `docker image inspect --format {{.Size}} ID`: the image's size as
 /// Docker reports it, if it says.
 pub fn image_size(id: &str) -> Option<u64> {

@@ -46,7 +46,7 @@ pub fn ensure_from_collection(
 ) -> Result<(Plan, Ensured)> {
     let api = &session.api;
     let target = match project {
-        Project::SourceProject => None,
+        Project::OfSource => None,
         project => Some(resolve_owner(api, project)?),
     };
     let source = find_source(api, id, target.as_deref())?;

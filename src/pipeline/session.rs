@@ -254,7 +254,7 @@ pub fn resolve_owner(api: &ApiClient, project: &Project) -> Result<String> {
         },
         // The command line refuses this combination; the collection source
         // resolves `source` itself before it gets here.
-        Project::SourceProject => Err(Error::SourceCollection(
+        Project::OfSource => Err(Error::SourceCollection(
             "--project-uuid=source needs a collection as --source".to_string(),
         )),
     }

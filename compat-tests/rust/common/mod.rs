@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use arv_keepdocker::arvados::api::ApiClient;
-use arv_keepdocker::arvados::http::new_agent;
-use arv_keepdocker::settings::ClientConfig;
+use arv_keepdocker::internal::arvados::new_agent;
+use arv_keepdocker::internal::arvados::ApiClient;
+use arv_keepdocker::internal::settings::ClientConfig;
 use serde_json::Value;
 
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
