@@ -1,9 +1,41 @@
-//! arv-keepdocker: upload Docker images into Arvados Keep and tag them so
-//! that the cluster can find them, or list the images already stored.
+//! arv-keepdocker: put Docker images into Arvados Keep and tag them so
+//! that the cluster finds them, or list the images already there.
 //!
-//! The crate is a library plus a thin binary (`src/main.rs`) so that the
-//! benchmark and integration targets under `compat-tests/` can drive the
-//! same code the command runs.
+//! The public API is [`images`]: searches, the metadata links, and the
+//! upload of an image from an archive, the Docker daemon or a collection,
+//! each returning values and printing nothing. The command
+//! (`src/main.rs`) is built on the same steps.
+//!
+//! # Code map, in the order data flows
+//!
+//! ```text
+//! cli/          the command line: one flag table (flags.rs), the lexopt
+//!               loop with argparse's habits (mod.rs), help (doc.rs)
+//! request       the one request value every command-line form becomes
+//! run           connect, then list or run the pipeline
+//! list          the listing (and the searches the library offers)
+//! images        the library API
+//! pipeline/     resolve -> phase 1: ensure the image collection, one step
+//!               per source (daemon.rs, the archive in collection.rs and
+//!               source.rs, from_collection.rs) -> phase 2: the links
+//!               (tags.rs) -> report.rs; session.rs holds the connection,
+//!               the plan and the locks, checkpoint.rs the resume state
+//! arvados/      REST API (api.rs), Keep (keep.rs, keep_read.rs), the
+//!               streaming upload engine (upload.rs), manifests and
+//!               portable data hashes (manifest.rs), link preference
+//!               (links.rs)
+//! docker/       the daemon (engine.rs over its socket, cli.rs through the
+//!               docker command, client.rs choosing), archives (archive/)
+//! progress      the progress line and arv-put's machine format
+//! settings      settings.conf and the ARVADOS_* environment
+//! lock          the per-image lock file
+//! error         the crate's error enum and its messages
+//! log           log records and the sink they go to
+//! timestamp     the legacy timestamp parse and dates
+//! ```
+//!
+//! A module uses only modules listed below it (a test in this file checks
+//! the imports).
 
 #![forbid(unsafe_code)]
 
