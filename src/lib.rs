@@ -34,8 +34,8 @@
 //! timestamp     the legacy timestamp parse and dates
 //! ```
 //!
-//! A module uses only modules listed below it (a test in this file checks
-//! the imports).
+//! Which module may use which is the list `LAYERS` at the end of this file
+//! (lowest first); a test there checks every import against it.
 
 #![forbid(unsafe_code)]
 
