@@ -280,6 +280,27 @@ pub enum ServiceSource {
     Fixed(Vec<KeepService>),
 }
 
+/// What one round of [`KeepClient::in_rounds`] says.
+enum Round<T> {
+    /// Finished with this.
+    Done(T),
+    /// No service is left to try.
+    GiveUp,
+    /// Try again next round.
+    Again,
+}
+
+/// What the rounds saw, when they did not finish.
+struct Rounds {
+    attempts: u32,
+    /// Whether any round had a service list.
+    listed: bool,
+    /// Why the list could not be had, the last time it could not.
+    list_error: String,
+    /// The last round's services, in probe order.
+    last_order: Vec<String>,
+}
+
 /// The last answer of one service for one block.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Answer {
@@ -503,39 +524,20 @@ impl KeepClient {
         let mut confirmed: BTreeMap<String, u32> = BTreeMap::new();
         let mut finished: HashSet<String> = HashSet::new();
         let mut answers: BTreeMap<String, Answer> = BTreeMap::new();
-        let mut last_order: Vec<String> = Vec::new();
-        let mut listed = false;
-        let mut list_error = String::new();
         let mut locator: Option<String> = None;
-        let mut attempts = 0u32;
-        let mut next_start: Option<Instant> = None;
         // Cleared for the rest of this block when a service does not
         // confirm storage classes (the legacy client does the same per
         // block, and warns once per run).
         let mut tracking = true;
 
-        for round in 0..=self.retries {
-            self.wait_for_round(round, &mut next_start);
-            attempts += 1;
-            let services = match self.services(round > 0) {
-                Ok(s) => s,
-                Err(e) => {
-                    list_error = service_list_problem(e);
-                    continue;
-                }
-            };
-            listed = true;
-            let writable: Vec<&KeepService> = services.iter().filter(|s| !s.read_only).collect();
-            let proxy_mode = writable.iter().any(|s| !s.is_disk());
-            let order = probe_order(hash, &writable);
-            last_order = order.iter().map(|s| s.root.clone()).collect();
+        let rounds = self.in_rounds(hash, true, |round, order, proxy_mode| {
             let tasks: VecDeque<&KeepService> = order
                 .into_iter()
                 .filter(|s| !finished.contains(&s.root))
                 .collect();
             if tasks.is_empty() {
                 // "No more Keep services to try; giving up."
-                break;
+                return Round::GiveUp;
             }
             let remaining = copies.saturating_sub(done_copies);
             let writers = if proxy_mode {
@@ -579,12 +581,20 @@ impl KeepClient {
                     .classes
                     .iter()
                     .all(|c| confirmed.get(c).copied().unwrap_or(0) >= copies);
-            if done_copies >= copies && classes_done {
-                if let Some(loc) = locator {
-                    return Ok(loc);
-                }
+            match (&locator, done_copies >= copies && classes_done) {
+                (Some(loc), true) => Round::Done(loc.clone()),
+                _ => Round::Again,
             }
-        }
+        });
+        let Rounds {
+            attempts,
+            listed,
+            list_error,
+            last_order,
+        } = match rounds {
+            Ok(locator) => return Ok(locator),
+            Err(rounds) => rounds,
+        };
 
         let block = bare_locator(hash, data.len() as u64);
         if !listed {
@@ -621,6 +631,54 @@ impl KeepClient {
             stored_classes,
             services,
         })))
+    }
+
+    /// The one retry driver of Keep writes and reads (spec §5.4, §5.5): up
+    /// to `retries + 1` rounds spaced 4, 8, 16, 32, 60... s apart, each
+    /// with the service list (fetched again after the first round; a
+    /// round whose list cannot be had counts, and tries nothing), in
+    /// rendezvous order for `hash` (writable services only for a write).
+    /// `round(n, services, proxy_mode)` tries them; what the round says
+    /// ends the rounds or not. `Err` holds what the rounds saw, for the
+    /// caller's error.
+    fn in_rounds<T>(
+        &self,
+        hash: &str,
+        writable_only: bool,
+        mut round: impl FnMut(u32, Vec<&KeepService>, bool) -> Round<T>,
+    ) -> std::result::Result<T, Rounds> {
+        let mut seen = Rounds {
+            attempts: 0,
+            listed: false,
+            list_error: String::new(),
+            last_order: Vec::new(),
+        };
+        let mut next_start: Option<Instant> = None;
+        for n in 0..=self.retries {
+            self.wait_for_round(n, &mut next_start);
+            seen.attempts += 1;
+            let services = match self.services(n > 0) {
+                Ok(s) => s,
+                Err(e) => {
+                    seen.list_error = service_list_problem(e);
+                    continue;
+                }
+            };
+            seen.listed = true;
+            let usable: Vec<&KeepService> = services
+                .iter()
+                .filter(|s| !(writable_only && s.read_only))
+                .collect();
+            let proxy_mode = usable.iter().any(|s| !s.is_disk());
+            let order = probe_order(hash, &usable);
+            seen.last_order = order.iter().map(|s| s.root.clone()).collect();
+            match round(n, order, proxy_mode) {
+                Round::Done(value) => return Ok(value),
+                Round::GiveUp => break,
+                Round::Again => {}
+            }
+        }
+        Err(seen)
     }
 
     /// Sleeps until the start of `round` (4, 8, 16, 32, 60... s after the
@@ -721,32 +779,13 @@ impl KeepClient {
         let hash = parsed.hash();
         let mut unusable: HashSet<String> = HashSet::new();
         let mut answers: BTreeMap<String, (Option<u16>, String)> = BTreeMap::new();
-        let mut last_order: Vec<String> = Vec::new();
-        let mut listed = false;
-        let mut list_error = String::new();
-        let mut attempts = 0u32;
-        let mut next_start = None;
-        for round in 0..=self.retries {
-            self.wait_for_round(round, &mut next_start);
-            attempts += 1;
-            let services = match self.services(round > 0) {
-                Ok(s) => s,
-                Err(e) => {
-                    list_error = service_list_problem(e);
-                    continue;
-                }
-            };
-            listed = true;
-            let all: Vec<&KeepService> = services.iter().collect();
-            let proxy_mode = all.iter().any(|s| !s.is_disk());
-            let order = probe_order(hash, &all);
-            last_order = order.iter().map(|s| s.root.clone()).collect();
+        let rounds = self.in_rounds(hash, false, |round, order, proxy_mode| {
             let to_try: Vec<&KeepService> = order
                 .into_iter()
                 .filter(|s| !unusable.contains(&s.root))
                 .collect();
             if to_try.is_empty() {
-                break;
+                return Round::GiveUp;
             }
             for service in to_try {
                 let request = GetRequest {
@@ -763,7 +802,7 @@ impl KeepClient {
                 match reply {
                     Ok(r) if (200..300).contains(&r.status) => {
                         if md5_hex(&r.body) == hash && r.body.len() as u64 == parsed.size() {
-                            return Ok(r.body);
+                            return Round::Done(r.body);
                         }
                         answers.insert(
                             service.root.clone(),
@@ -781,7 +820,17 @@ impl KeepClient {
                     }
                 }
             }
-        }
+            Round::Again
+        });
+        let Rounds {
+            attempts,
+            listed,
+            list_error,
+            last_order,
+        } = match rounds {
+            Ok(body) => return Ok(body),
+            Err(rounds) => rounds,
+        };
         if !listed {
             return Err(Error::NoKeepServices {
                 request_id: self.request_id.clone(),
