@@ -203,64 +203,43 @@ pub struct Group {
 
 /// A collection record. Fields not selected come back absent.
 #[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct Collection {
-    #[serde(default)]
     pub uuid: String,
-    #[serde(default)]
     pub owner_uuid: Option<String>,
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub portable_data_hash: Option<String>,
-    #[serde(default)]
     pub manifest_text: Option<String>,
-    #[serde(default)]
     pub properties: Option<Map<String, Value>>,
-    #[serde(default)]
     pub created_at: Option<String>,
-    #[serde(default)]
     pub modified_at: Option<String>,
-    #[serde(default)]
     pub replication_desired: Option<u32>,
-    #[serde(default)]
     pub storage_classes_desired: Option<Vec<String>>,
 }
 
 /// A link record.
 #[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct Link {
-    #[serde(default)]
     pub uuid: String,
-    #[serde(default)]
     pub owner_uuid: Option<String>,
-    #[serde(default)]
     pub created_at: Option<String>,
-    #[serde(default)]
     pub link_class: Option<String>,
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub head_uuid: Option<String>,
-    #[serde(default)]
     pub tail_uuid: Option<String>,
-    #[serde(default)]
     pub properties: Option<Map<String, Value>>,
 }
 
 /// A `keep_services` record.
 #[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct KeepServiceRecord {
-    #[serde(default)]
     pub uuid: String,
-    #[serde(default)]
     pub service_host: String,
-    #[serde(default)]
     pub service_port: u16,
-    #[serde(default)]
     pub service_ssl_flag: bool,
-    #[serde(default)]
     pub service_type: String,
-    #[serde(default)]
     pub read_only: bool,
 }
 
