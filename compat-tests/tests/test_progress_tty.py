@@ -84,13 +84,17 @@ def redraws(raw):
     """Every progress text drawn: the pieces between carriage returns and
     newlines that are not (parts of) log lines or blanking."""
     pieces = re.split(r"[\r\n]", raw)
-    return [p.rstrip() for p in pieces if p.strip() and not LOG_LINE.match(p)]
+    # An indented piece continues a log message over a second line (the
+    # legacy resume warning); a progress line never starts with a blank.
+    return [p.rstrip() for p in pieces if p.strip() and not LOG_LINE.match(p) and not p[0].isspace()]
 
 
 def check_screen(raw):
     """Every non-empty screen line is a whole log line or a progress line."""
     shown = [l for l in screen(raw) if l]
-    for line in shown:
+    for before, line in zip([""] + shown, shown):
+        if line[0].isspace() and LOG_LINE.match(before):
+            continue  # a log message's second line
         if "arvados" in line or re.search(r"\d{4}-\d\d-\d\d", line):
             assert LOG_LINE.match(line), "a log line was broken by a redraw: %r" % line
         else:
@@ -207,3 +211,25 @@ def test_no_redraw_without_a_terminal_or_with_no_progress(cluster, tools, tmp_pa
         assert all(LOG_LINE.match(l) for l in result.stderr.splitlines()), result.stderr
     code, _, raw = run_on_pty(tools, ["--no-progress", "--force", "--source=%s" % path, "kdtest/tty:quiet"])
     assert code == 0 and not redraws(raw), raw
+
+
+def test_a_resumed_upload_shows_the_bytes_it_did_not_send(cluster, tools, tmp_path):
+    # Interrupted once two blocks are stored (four PUTs, two replicas),
+    # then rerun in a terminal: the two blocks are reused, not sent.
+    _, data, path = generated(tmp_path, repo_tags=["kdtest/tty:resume"], seed="tty-resume", layers=1,
+                              layer_size=150 << 20)
+    cluster.faults(keep_put_fail={"after": 4, "count": 1000, "status": 500})
+    failed = tools.ours("--retries", "0", "--source=%s" % path, "kdtest/tty:resume")
+    assert failed.returncode == 1, failed
+    cluster.clear_faults()
+    cluster.faults(latency_ms=LATENCY)
+    code, _, raw = run_on_pty(tools, ["--source=%s" % path, "kdtest/tty:resume"])
+    cluster.clear_faults()
+    assert code == 0, raw
+    parsed = check_known_total(raw, estimate=False)
+    reused = [re.search(r"  reused (%s)$" % SIZE, f) for f in redraws(raw)]
+    assert reused[-1] and mib(reused[-1].group(1)) == 128.0, redraws(raw)
+    assert float(parsed[-1].group(4)) == 100.0
+    [summary] = [l for l in screen(raw) if SUMMARY.search(l)]
+    sent, skipped = SUMMARY.search(summary).group(1, 2)
+    assert mib(skipped) == 128.0 and mib(sent) == pytest.approx(len(data) / 2 ** 20 - 128.0, abs=0.05)
