@@ -2,9 +2,10 @@
 //! command (workflow runners, other tools, services).
 //!
 //! Every function takes an [`ApiClient`] (its retry count is the one it was
-//! made with: [`ApiClient::new`]) and, where bytes move, a [`KeepClient`];
-//! each returns values and prints nothing. Log records go to the sink the
-//! program chose with [`crate::log::set_sink`] (none by default).
+//! made with: [`ApiClient::new`], or [`clients_from_env`] as the command
+//! makes them) and, where bytes move, a [`KeepClient`]; each returns values
+//! and prints nothing. Log records go to the sink the program chose with
+//! [`set_sink`] (none by default).
 //!
 //! ```text
 //! search_images_by_name / _by_hash / search_images    what is there
@@ -26,6 +27,7 @@ pub use crate::arvados::api::{ApiClient, Link};
 pub use crate::arvados::keep::KeepClient;
 use crate::error::Error as CrateError;
 use crate::list::{self, Search};
+pub use crate::log::{set_sink, stderr_sink, Level, Sink};
 use crate::pipeline::collection::{self, HASH, REPO_TAG};
 pub use crate::pipeline::report::{
     CollectionAction, CollectionReport, LinkAction, LinkReport, Report,
@@ -33,6 +35,8 @@ pub use crate::pipeline::report::{
 use crate::pipeline::session::{resolve_owner, Plan, Session};
 use crate::pipeline::{daemon, from_collection, source, tags};
 use crate::request::{parse_target, CollectionId, ImageArg, Project, RepoTag};
+pub use crate::settings::ClientConfig;
+use crate::settings::{Env, Settings};
 
 /// One image in Arvados: a row of the `arv-keepdocker` listing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -151,6 +155,26 @@ impl From<CrateError> for ImageError {
 
 /// What the functions here return.
 pub type Result<T> = std::result::Result<T, ImageError>;
+
+/// The API and Keep clients the command would use: `settings.conf` and
+/// the `ARVADOS_*` environment (host, token, TLS, Keep services), the
+/// cluster's replication and storage classes, `retries` retries of each
+/// request. Sends the discovery request.
+///
+/// ```no_run
+/// # fn demo() -> arv_keepdocker::images::Result<()> {
+/// let (api, keep) = arv_keepdocker::images::clients_from_env(3)?;
+/// let found = arv_keepdocker::images::search_images(&api, "ubuntu", None)?;
+/// # Ok(()) }
+/// ```
+pub fn clients_from_env(retries: u32) -> Result<(ApiClient, KeepClient)> {
+    let env = Env::from_process();
+    let config = Settings::load(&env)?.client_config(&env)?;
+    let api = ApiClient::new(&config, retries)?;
+    let discovery = api.discovery()?;
+    let keep = KeepClient::for_cluster(&api, &config, &discovery)?;
+    Ok((api, keep))
+}
 
 /// Images whose `repo:tag` link matches `name`; without a tag, every tag
 /// of that repository. Most preferred first, as the listing orders them.
