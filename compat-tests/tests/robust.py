@@ -104,8 +104,8 @@ def is_running(pid):
 
 
 def wait_gone(pids, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         if not any(is_running(p) for p in pids):
             return []
         time.sleep(0.05)
