@@ -28,7 +28,6 @@ invents one.
 
 import hashlib
 import os
-import socket
 import subprocess
 import tempfile
 
@@ -370,19 +369,13 @@ def made_tags(docker_host):
         untag(name)
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def registry(docker_host):
-    """A real docker-registry on a free port, holding PUSHED; its own state
-    dir, so that no other test's registry-stop can end it."""
+    """A real docker-registry on a free port (the test bed picks it), holding
+    PUSHED; its own state dir, so that no other test's registry-stop can end it."""
     state = tempfile.mkdtemp(prefix="kdtest-sbs-registry-")
     env = dict(os.environ)
-    start = subprocess.run([str(TESTBED), "registry-start", "--port", str(free_port()), "--state-dir", state],
+    start = subprocess.run([str(TESTBED), "registry-start", "--state-dir", state],
                            env=env, capture_output=True, text=True, timeout=60)
     if start.returncode != 0:
         pytest.fail("docker-registry did not start: %s" % start.stderr)
