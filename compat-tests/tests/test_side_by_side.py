@@ -432,13 +432,3 @@ def test_side_by_side(row_id, cluster, tools, image_of, made_tags, request):
         if row.legacy_check is not None:
             assert row.legacy_check(old) is not False, "legacy no longer shows the bug: %s" % old.raw
         row.check(new)
-
-
-
-def test_table_has_40_distinct_rows():
-    rows = _rows()
-    assert len(rows) >= 40
-    assert len({r.id for r in rows}) == len(rows)
-    inputs = [(r.argv, r.ours_argv, repr(r.before), r.user, repr(r.formats), repr(sorted(r.tagged.items())), r.absent)
-              for r in rows]
-    assert len(set(inputs)) == len(inputs), "two rows run the same input"
