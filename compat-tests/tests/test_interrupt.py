@@ -220,6 +220,7 @@ def test_docker_save_still_streaming_does_not_outlive_the_run(cluster, tools, im
     deadline = time.monotonic() + 60
     while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
+    assert marker.exists(), "the fake docker save never started (the run's exit status: %s)" % proc.poll()
     save_pid = int(marker.read_text())
     assert is_running(save_pid) and save_pid in children(proc.pid)
     proc.send_signal(sig)
