@@ -19,6 +19,7 @@ import json
 import os
 import random
 import re
+import signal
 import subprocess
 import sys
 import tarfile
@@ -59,6 +60,12 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
+    # A suite started in the background (`run-tests &`, nohup, some CI
+    # runners) inherits SIGINT ignored, and so would every tool it starts:
+    # the interruption tests would signal runs that cannot hear it. A
+    # handler of ours is reset to the default in each child at exec.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     seed = config.getoption("shuffle")
     if seed == "random":
         seed = str(random.SystemRandom().randrange(1 << 32))

@@ -75,7 +75,7 @@ def start(tools, argv, user="alice", home="default", extra_env=None, stdin=None)
     )
 
 
-def finish(tools, proc, argv, timeout=600):
+def finish(tools, proc, argv, timeout=300):
     out, err = proc.communicate(timeout=timeout)
     result = Result(list(argv), proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
     assert_no_secrets(tools.cluster, result.stdout + result.stderr)
