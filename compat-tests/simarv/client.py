@@ -69,11 +69,11 @@ class SimCluster(object):
         self._stderr = open(os.path.join(self._tmp, "stderr"), "w+")
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=self._stderr,
                                      stdin=subprocess.DEVNULL)
-        deadline = time.time() + timeout
+        deadline = time.monotonic() + timeout
         while not os.path.exists(info_file):
             if self.proc.poll() is not None:
                 raise SimError("sim-cluster exited with status %d:\n%s" % (self.proc.returncode, self.stderr()))
-            if time.time() > deadline:
+            if time.monotonic() > deadline:
                 self.stop()
                 raise SimError("sim-cluster did not start within %ds:\n%s" % (timeout, self.stderr()))
             time.sleep(0.05)
@@ -228,8 +228,8 @@ class SimCluster(object):
     def wait_held(self, timeout=60, proc=None):
         """Wait until the hold caught its request; False on timeout or if
         `proc` (a Popen) exited first."""
-        deadline = time.time() + timeout
-        while time.time() < deadline:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             if self._control("GET", "faults").get("hold", {}).get("held"):
                 return True
             if proc is not None and proc.poll() is not None:

@@ -9,14 +9,17 @@ What every test gets from here:
 * ``tools``: runs the legacy Python tool (the oracle) or ours with the same
   environment, each in its own HOME so that no cache leaks between runs;
 * helpers to compute what a collection made from given bytes must look like
-  (manifest and portable data hash), independently of the code under test.
+  (manifest and portable data hash), independently of the code under test;
+* ``--shuffle SEED``: the suite in a random order (see pytest_addoption).
 """
 
 import hashlib
 import io
 import json
 import os
+import random
 import re
+import signal
 import subprocess
 import sys
 import tarfile
@@ -39,6 +42,55 @@ BLOCK_SIZE = 64 * 1024 * 1024
 
 # How both tools report a failure on stderr: a legacy-format ERROR log line.
 ERROR_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d arvados\.(keepdocker|arv_put)\[\d+\] ERROR: ")
+
+
+# --------------------------------------------------------------------------
+# --shuffle: the suite in a random order, to show that no test depends on
+# another having run before it. The normal run keeps the file order.
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--shuffle",
+        metavar="SEED",
+        help="run the test modules in a random order, and the tests within each module in a random "
+        "order (module fixtures are still set up once); SEED is an integer, or 'random' for a new one. "
+        "The seed is printed in the header: the same seed gives the same order.",
+    )
+
+
+def pytest_configure(config):
+    # A suite started in the background (`run-tests &`, nohup, some CI
+    # runners) inherits SIGINT ignored, and so would every tool it starts:
+    # the interruption tests would signal runs that cannot hear it. A
+    # handler of ours is reset to the default in each child at exec.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    seed = config.getoption("shuffle")
+    if seed == "random":
+        seed = str(random.SystemRandom().randrange(1 << 32))
+    config.shuffle_seed = seed
+
+
+def pytest_report_header(config):
+    if config.shuffle_seed is not None:
+        return "shuffled: --shuffle %s" % config.shuffle_seed
+    return None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    if config.shuffle_seed is None:
+        return
+    rng = random.Random(config.shuffle_seed)
+    modules = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+    groups = list(modules.values())
+    rng.shuffle(groups)
+    for group in groups:
+        rng.shuffle(group)
+    items[:] = [item for group in groups for item in group]
 
 
 # --------------------------------------------------------------------------
@@ -226,9 +278,12 @@ class Tools:
         }
         env.update(self.cluster.env(user))
         env.update(extra or {})
-        return env
+        # A variable given as None is taken out of the environment.
+        return {k: v for k, v in env.items() if v is not None}
 
     def run(self, argv, user="alice", home="default", extra_env=None, input=None, timeout=600):
+        """Runs argv to completion; extra_env adds variables to the
+        environment (None removes one). Both outputs pass assert_no_secrets."""
         proc = subprocess.run(
             [str(a) for a in argv],
             env=self.env(user, home, extra_env),

@@ -75,7 +75,7 @@ def start(tools, argv, user="alice", home="default", extra_env=None, stdin=None)
     )
 
 
-def finish(tools, proc, argv, timeout=120):
+def finish(tools, proc, argv, timeout=300):
     out, err = proc.communicate(timeout=timeout)
     result = Result(list(argv), proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
     assert_no_secrets(tools.cluster, result.stdout + result.stderr)
@@ -104,8 +104,8 @@ def is_running(pid):
 
 
 def wait_gone(pids, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         if not any(is_running(p) for p in pids):
             return []
         time.sleep(0.05)

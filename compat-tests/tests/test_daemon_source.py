@@ -37,7 +37,8 @@ def no_docker_path(tmp_path):
 
 @pytest.fixture
 def tagged(docker_host):
-    """docker tag, undone after the test."""
+    """docker tag, undone after the test (pass or fail); tagged.forget(name)
+    removes a name some step of the test makes (a push, a pull)."""
     made = []
 
     def tag(source, target):
@@ -45,6 +46,7 @@ def tagged(docker_host):
         made.append(target)
         return target
 
+    tag.forget = made.append
     yield tag
     for target in made:
         docker("rmi", target, check=False)
@@ -173,30 +175,37 @@ def test_docker_io_is_used_when_there_is_no_docker(cluster, tools, image_of, tmp
 
 
 @pytest.fixture(scope="module")
-def registry(docker_host):
-    testbed = [str(TESTBED)]
-    before = subprocess.run(testbed + ["status"], capture_output=True, text=True).stdout
-    started = "registry:    not running" in before
-    out = subprocess.run(testbed + ["registry-start"], capture_output=True, text=True)
+def registry(docker_host, tmp_path_factory):
+    """A registry of this module's own: its own state dir (so no image pushed
+    by an earlier run is in it) and a free port the test bed picks."""
+    state = str(tmp_path_factory.mktemp("registry"))
+
+    def testbed(command):
+        return subprocess.run([str(TESTBED), command, "--state-dir", state], capture_output=True, text=True,
+                              timeout=120)
+
+    out = testbed("registry-start")
     if out.returncode != 0:
         pytest.fail("registry-start failed: %s" % out.stderr)
     host = out.stdout.strip().split("=", 1)[1]
     yield host
-    if started:
-        subprocess.run(testbed + ["registry-stop"], capture_output=True)
+    testbed("registry-stop")
 
 
 def push_then_forget(registry, source, tagged):
-    """`source` pushed to the registry, its registry name then removed locally."""
+    """`source` pushed to the registry, its registry name then removed locally
+    (and again after the test, whatever pulled it meanwhile)."""
     env = dict(os.environ, KDTEST_REGISTRY=registry)
     out = subprocess.run(
         [str(TESTBED), "registry-push", source],
         capture_output=True,
         text=True,
         env=env,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr
     name = out.stdout.strip()
+    tagged.forget(name)
     docker("rmi", name)
     return name
 

@@ -162,7 +162,7 @@ def zsh_complete(line, cwd):
             os.write(fd, (command + "\n").encode())
         os.write(fd, (line + "\t").encode())
         out = b""
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 120
         while b"<DONE>" not in out and time.monotonic() < deadline:
             ready, _, _ = select.select([fd], [], [], 0.5)
             if ready:

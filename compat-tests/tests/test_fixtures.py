@@ -14,7 +14,6 @@ import io
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tarfile
@@ -400,6 +399,7 @@ def test_docker_load_of_corrupt_archive(docker, tmp_path, layout, mode):
     info = archive.describe()
     outcome, message = LOAD_OUTCOMES[mode] if isinstance(LOAD_OUTCOMES[mode], tuple) \
         else LOAD_OUTCOMES[mode][layout]
+    docker.remove(tag)  # a run killed before its cleanup may have left it
     proc = docker.load(path)
     cleanup = [tag] + [i["image_id"] for i in info["images"]]
     try:
@@ -479,17 +479,12 @@ def test_fixture_images_build_and_save(docker, tmp_path):
             assert sha256(tar.extractfile(config_name).read()) == image_id
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_registry_push_and_pull(docker, tmp_path):
-    port = free_port()
-    proc = docker.testbed("registry-start", "--port", str(port))
+    # No --port: the test bed takes a free one (never a fixed 5000 that
+    # another run or another registry may hold).
+    proc = docker.testbed("registry-start")
     registry = exports(proc.stdout)["KDTEST_REGISTRY"]
-    assert registry == "127.0.0.1:%d" % port
+    assert re.fullmatch(r"127\.0\.0\.1:\d+", registry), registry
     tag = "kdtest-reg/pushed:v1"
     archive, path = write_archive(tmp_path, repo_tags=[tag], layers=2, layer_size=40000,
                                   seed="registry-" + RUN)

@@ -84,8 +84,8 @@ def held_request_done(cluster, hold):
     """Wait until a held API request that goes on was carried out."""
     if hold.get("server", "api") != "api" or hold.get("then") == "fail":
         return
-    deadline = time.time() + 30
-    while time.time() < deadline:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
         done = [e for e in cluster.log(server="api") if e["method"] == hold["method"] and e["status"] == 200]
         if len([e for e in done if re.search(hold["path_re"], e["path"])]) >= hold.get("nth", 1):
             return
@@ -134,8 +134,8 @@ def test_interrupted_upload_leaves_nothing_and_a_rerun_converges(cluster, tools,
     with open(stdin, "rb") if stdin else open(os.devnull, "rb") as input_file:
         proc = start(tools, argv, extra_env=env, stdin=input_file)
         if hold is None:
-            deadline = time.time() + 60
-            while not waiting_for_lock(proc.pid) and proc.poll() is None and time.time() < deadline:
+            deadline = time.monotonic() + 60
+            while not waiting_for_lock(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert waiting_for_lock(proc.pid), "the run never waited for the lock"
         else:
@@ -217,9 +217,10 @@ def test_docker_save_still_streaming_does_not_outlive_the_run(cluster, tools, im
     }
     argv = [OUR_BINARY, PLAIN]
     proc = start(tools, argv, extra_env=env)
-    deadline = time.time() + 60
-    while not marker.exists() and proc.poll() is None and time.time() < deadline:
+    deadline = time.monotonic() + 60
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
+    assert marker.exists(), "the fake docker save never started (the run's exit status: %s)" % proc.poll()
     save_pid = int(marker.read_text())
     assert is_running(save_pid) and save_pid in children(proc.pid)
     proc.send_signal(sig)

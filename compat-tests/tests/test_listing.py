@@ -19,7 +19,7 @@ import hashlib
 import subprocess
 
 import pytest
-from conftest import ERROR_LINE, OUR_BINARY
+from conftest import ERROR_LINE, OUR_BINARY, assert_no_secrets
 
 HASH = "docker_image_hash"
 RT = "docker_image_repo+tag"
@@ -391,13 +391,16 @@ def test_thousand_images_same_output_fewer_requests_and_quiet_epipe(cluster, too
     first = proc.stdout.readline()
     proc.stdout.close()
     stderr = proc.stderr.read()
-    assert proc.wait(timeout=60) == 0
+    status = proc.wait(timeout=60)
+    assert_no_secrets(cluster, (first + stderr).decode("utf-8", "replace"))
+    assert status == 0
     assert stderr == b""
     assert first.decode() == legacy.stdout.splitlines(True)[0]
 
     # the same through a shell pipe
     piped = subprocess.run(["bash", "-c", '"$0" | head -1; exit "${PIPESTATUS[0]}"', str(OUR_BINARY)],
-                           env=tools.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                           env=tools.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    assert_no_secrets(cluster, (piped.stdout + piped.stderr).decode("utf-8", "replace"))
     assert piped.returncode == 0
     assert piped.stdout.decode() == legacy.stdout.splitlines(True)[0]
     assert piped.stderr == b""
