@@ -12,134 +12,27 @@
 //! (outside CI only), manifests are still checked against
 //! an independent computation of what arv-put writes.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use arv_keepdocker::internal::arvados::Clock;
 use arv_keepdocker::internal::arvados::KeepClient;
 use arv_keepdocker::internal::arvados::{md5_hex, portable_data_hash, BLOCK_SIZE};
-use arv_keepdocker::internal::arvados::{new_agent, Clock};
 use arv_keepdocker::internal::arvados::{ApiClient, KeysetLister, Link};
 use arv_keepdocker::internal::arvados::{Event, Uploaded};
-use arv_keepdocker::internal::settings::ClientConfig;
 use arv_keepdocker::internal::Error;
 use serde_json::{json, Value};
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+use common::{Sim, ROOT};
 
-/// A running simulated cluster; stopped on drop.
-struct Sim {
-    child: Child,
-    info: Value,
-    _dir: tempfile::TempDir,
-}
-
-impl Sim {
-    fn start(args: &[&str]) -> Sim {
-        let dir = tempfile::tempdir().unwrap();
-        let info_file = dir.path().join("info.json");
-        let child = Command::new("python3")
-            .arg(Path::new(ROOT).join("compat-tests/sim-cluster"))
-            .arg("--info-file")
-            .arg(&info_file)
-            .arg("--watch-pid")
-            .arg(std::process::id().to_string())
-            .arg("--quiet")
-            .args(args)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("python3 compat-tests/sim-cluster");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !info_file.exists() {
-            assert!(Instant::now() < deadline, "sim-cluster did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let info = serde_json::from_slice(&std::fs::read(&info_file).unwrap()).unwrap();
-        Sim {
-            child,
-            info,
-            _dir: dir,
-        }
-    }
-
-    fn ca(&self) -> PathBuf {
-        PathBuf::from(self.info["ca_cert"].as_str().unwrap())
-    }
-
-    fn host(&self) -> String {
-        self.info["api_host"].as_str().unwrap().to_string()
-    }
-
-    fn token(&self) -> String {
-        self.info["users"][0]["token"].as_str().unwrap().to_string()
-    }
-
-    fn config(&self) -> ClientConfig {
-        ClientConfig {
-            api_host: self.host(),
-            api_token: self.token(),
-            insecure: false,
-            keep_services: None,
-            ca_file: Some(self.ca()),
-        }
-    }
-
-    fn api(&self, retries: u32) -> ApiClient {
-        ApiClient::new(&self.config(), retries)
-            .unwrap()
-            .with_clock(Arc::new(FastClock::default()))
-    }
-
-    /// POST/GET to the `/_sim/` control API.
-    fn control(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let agent = new_agent(&self.config()).unwrap();
-        let url = format!("{}{path}", self.info["control_url"].as_str().unwrap());
-        let response = match (method, body) {
-            ("GET", _) => agent.get(&url).call(),
-            (_, Some(b)) => agent
-                .post(&url)
-                .header("Content-Type", "application/json")
-                .send(b.to_string().as_bytes()),
-            (_, None) => agent.post(&url).send_empty(),
-        }
-        .unwrap();
-        let body = response.into_body().read_to_string().unwrap();
-        serde_json::from_str(&body)
-            .unwrap_or_else(|e| panic!("/_sim/{path} did not answer JSON ({e}): {body:?}"))
-    }
-
-    fn faults(&self, spec: Value) {
-        self.control("POST", "faults", Some(spec));
-    }
-
-    /// The request log: a JSON list of entries, each with the fields the
-    /// checks read. Anything else fails the test: a negative check on a log
-    /// that could not be read would pass having checked nothing.
-    fn log(&self) -> Vec<Value> {
-        let log = self.control("GET", "log", None);
-        let Value::Array(entries) = log else {
-            panic!("/_sim/log is not a JSON list of entries: {log}");
-        };
-        for entry in &entries {
-            for field in ["server", "method", "http_method", "path", "status"] {
-                assert!(
-                    entry.get(field).is_some_and(|v| !v.is_null()),
-                    "/_sim/log entry without `{field}`: {entry}"
-                );
-            }
-        }
-        entries
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-    }
+/// The API client of the first user, whose retry sleeps take no time.
+fn fast_api(sim: &Sim, retries: u32) -> ApiClient {
+    sim.api_of(0, retries)
+        .with_clock(Arc::new(FastClock::default()))
 }
 
 /// A clock whose sleeps advance virtual time at once, recording them.
@@ -223,7 +116,7 @@ fn legacy_pdh(sim: &Sim, bin: &Path, file: &Path, name: &str) -> String {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", home.path())
         .env("ARVADOS_API_HOST", sim.host())
-        .env("ARVADOS_API_TOKEN", sim.token())
+        .env("ARVADOS_API_TOKEN", sim.token_of(0))
         .env("SSL_CERT_FILE", sim.ca())
         .output()
         .unwrap();
@@ -245,7 +138,7 @@ fn upload(keep: &KeepClient, bytes: &[u8]) -> (Uploaded, Vec<Event>) {
 
 fn keep_for(sim: &Sim, api: &ApiClient) -> KeepClient {
     let discovery = api.discovery().unwrap();
-    KeepClient::for_cluster(api, &sim.config(), &discovery)
+    KeepClient::for_cluster(api, &sim.config_of(0), &discovery)
         .unwrap()
         .clock(Arc::new(FastClock::default()))
 }
@@ -253,7 +146,7 @@ fn keep_for(sim: &Sim, api: &ApiClient) -> KeepClient {
 #[test]
 fn manifests_and_pdh_match_legacy_arv_put() {
     let sim = Sim::start(&[]);
-    let api = sim.api(3);
+    let api = fast_api(&sim, 3);
     let keep = keep_for(&sim, &api);
     let legacy = legacy_bin();
     if legacy.is_none() {
@@ -320,7 +213,7 @@ fn manifests_and_pdh_match_legacy_arv_put() {
 #[test]
 fn keep_puts_carry_legacy_headers() {
     let sim = Sim::start(&[]);
-    let api = sim.api(3);
+    let api = fast_api(&sim, 3);
     let keep = keep_for(&sim, &api).request_id("req-0123456789abcdefghij");
     upload(&keep, b"hello\n");
     let puts: Vec<Value> = sim
@@ -340,7 +233,7 @@ fn keep_puts_carry_legacy_headers() {
 #[test]
 fn keep_failures_within_the_retry_budget_are_survived() {
     let sim = Sim::start(&[]);
-    let api = sim.api(3);
+    let api = fast_api(&sim, 3);
     let clock = Arc::new(FastClock::default());
     let keep = keep_for(&sim, &api).clock(clock.clone());
     sim.faults(json!({"keep_put_fail": {"count": 2, "status": 503, "server": "keep0"}}));
@@ -379,7 +272,7 @@ fn keep_failures_within_the_retry_budget_are_survived() {
 #[test]
 fn keep_failures_past_the_retry_budget_fail_clearly() {
     let sim = Sim::start(&[]);
-    let api = sim.api(2);
+    let api = fast_api(&sim, 2);
     let keep = keep_for(&sim, &api);
     sim.faults(json!({"keep_put_fail": {"count": 1000, "status": 503, "server": "keep1"}}));
     let err = keep
@@ -405,7 +298,7 @@ fn keep_failures_past_the_retry_budget_fail_clearly() {
 #[test]
 fn keep_proxy_gets_one_writer() {
     let sim = Sim::start(&["--keep-proxy"]);
-    let api = sim.api(3);
+    let api = fast_api(&sim, 3);
     let keep = keep_for(&sim, &api);
     let bytes = data(5000, 3);
     let (up, _) = upload(&keep, &bytes);
@@ -428,7 +321,7 @@ fn keep_services_from_the_environment_are_proxies() {
         .filter(|s| s["type"] == "disk")
         .map(|s| s["url"].as_str().unwrap().to_string())
         .collect();
-    let mut config = sim.config();
+    let mut config = sim.config_of(0);
     config.keep_services = Some(roots);
     let api = ApiClient::new(&config, 3).unwrap();
     let discovery = api.discovery().unwrap();
@@ -452,8 +345,8 @@ fn keep_services_from_the_environment_are_proxies() {
 #[test]
 fn tls_is_checked_against_the_given_ca_and_not_retried_when_wrong() {
     let sim = Sim::start(&[]);
-    assert!(sim.api(0).discovery().is_ok());
-    let mut config = sim.config();
+    assert!(fast_api(&sim, 0).discovery().is_ok());
+    let mut config = sim.config_of(0);
     config.ca_file = None; // the built-in public roots do not know the sim's CA
     let clock = Arc::new(FastClock::default());
     let api = ApiClient::new(&config, 5)
@@ -472,14 +365,14 @@ fn tls_is_checked_against_the_given_ca_and_not_retried_when_wrong() {
 #[test]
 fn api_errors_carry_the_server_words_and_faults_are_retried() {
     let sim = Sim::start(&[]);
-    let api = sim.api(3);
+    let api = fast_api(&sim, 3);
     let err = api
         .get_collection("zzzzz-4zz18-000000000000000")
         .unwrap_err();
     let text = err.to_string();
     assert!(text.starts_with("GET https://"), "{text}");
     assert!(text.contains("HTTP 404"), "{text}");
-    assert!(!text.contains(&sim.token()), "{text}");
+    assert!(!text.contains(&sim.token_of(0)), "{text}");
 
     sim.faults(json!({"api_fail": {"count": 2, "status": 502, "path_re": "users/current"}}));
     let me = api.current_user().unwrap();
@@ -495,14 +388,14 @@ fn api_errors_carry_the_server_words_and_faults_are_retried() {
         .all(|e| e["request_id"] == currents[0]["request_id"]));
 
     sim.faults(json!({"api_fail": {"count": 100, "status": 502, "path_re": "users/current"}}));
-    let err = sim.api(1).current_user().unwrap_err();
+    let err = fast_api(&sim, 1).current_user().unwrap_err();
     assert!(err.to_string().contains("HTTP 502"), "{err}");
 }
 
 #[test]
 fn listing_pages_like_legacy_and_long_filters_use_post() {
     let sim = Sim::start(&[]);
-    let api = sim.api(3);
+    let api = fast_api(&sim, 3);
     let up = upload(&keep_for(&sim, &api), b"x").0;
     let coll = api
         .create_collection(&json!({"manifest_text": up.manifest("x.tar"), "name": "c"}))

@@ -37,6 +37,39 @@ fn links(sim: &Sim) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// A cluster, alice's client and home, and one image uploaded there from
+/// a generated archive: its report and its id.
+struct Uploaded {
+    sim: Sim,
+    api: ApiClient,
+    home: String,
+    made: images::Report,
+    id: String,
+}
+
+fn uploaded(tag: &str, seed: &str) -> Uploaded {
+    let sim = Sim::start(&[]);
+    let api = sim.api_of(0, 2);
+    let home = sim.info["users"][0]["uuid"].as_str().unwrap().to_string();
+    let (bytes, d) = generated_archive(tag, seed, 1);
+    let made = images::upload_archive(
+        &api,
+        keep(&sim, &api),
+        &home,
+        std::io::Cursor::new(bytes),
+        None,
+    )
+    .unwrap();
+    let id = d["image_id"].as_str().unwrap().to_string();
+    Uploaded {
+        sim,
+        api,
+        home,
+        made,
+        id,
+    }
+}
+
 #[test]
 fn upload_then_search_by_name_hash_and_either() {
     let sim = Sim::start(&[]);
@@ -122,19 +155,13 @@ fn upload_then_search_by_name_hash_and_either() {
 
 #[test]
 fn links_by_hand_and_project_scoped_searches() {
-    let sim = Sim::start(&[]);
-    let api = sim.api_of(0, 2);
-    let home = sim.info["users"][0]["uuid"].as_str().unwrap().to_string();
-    let (bytes, d) = generated_archive("lab/hand:1", "lib-hand", 1);
-    let id = d["image_id"].as_str().unwrap().to_string();
-    let made = images::upload_archive(
-        &api,
-        keep(&sim, &api),
-        &home,
-        std::io::Cursor::new(bytes),
-        None,
-    )
-    .unwrap();
+    let Uploaded {
+        sim,
+        api,
+        home,
+        made,
+        id,
+    } = uploaded("lab/hand:1", "lib-hand");
     let coll = made.collection.uuid.clone().unwrap();
     let proj = project(&sim, "by hand");
 
@@ -184,19 +211,9 @@ fn links_by_hand_and_project_scoped_searches() {
 
 #[test]
 fn find_or_create_copies_once_and_checks_its_arguments() {
-    let sim = Sim::start(&[]);
-    let api = sim.api_of(0, 2);
-    let home = sim.info["users"][0]["uuid"].as_str().unwrap().to_string();
-    let (bytes, d) = generated_archive("lab/copy:1", "lib-copy", 1);
-    let id = d["image_id"].as_str().unwrap().to_string();
-    let made = images::upload_archive(
-        &api,
-        keep(&sim, &api),
-        &home,
-        std::io::Cursor::new(bytes),
-        None,
-    )
-    .unwrap();
+    let Uploaded {
+        sim, api, made, id, ..
+    } = uploaded("lab/copy:1", "lib-copy");
     let source = made.collection.uuid.clone().unwrap();
     let proj = project(&sim, "copies");
 

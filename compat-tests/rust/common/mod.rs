@@ -91,7 +91,31 @@ impl Sim {
         }
         .unwrap();
         let body = response.into_body().read_to_string().unwrap();
-        serde_json::from_str(&body).unwrap_or(Value::Null)
+        serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("/_sim/{path} did not answer JSON ({e}): {body:?}"))
+    }
+
+    pub fn faults(&self, spec: Value) {
+        self.control("POST", "faults", Some(spec));
+    }
+
+    /// The request log: a JSON list of entries, each with the fields the
+    /// checks read. Anything else fails the test: a negative check on a log
+    /// that could not be read would pass having checked nothing.
+    pub fn log(&self) -> Vec<Value> {
+        let log = self.control("GET", "log", None);
+        let Value::Array(entries) = log else {
+            panic!("/_sim/log is not a JSON list of entries: {log}");
+        };
+        for entry in &entries {
+            for field in ["server", "method", "http_method", "path", "status"] {
+                assert!(
+                    entry.get(field).is_some_and(|v| !v.is_null()),
+                    "/_sim/log entry without `{field}`: {entry}"
+                );
+            }
+        }
+        entries
     }
 }
 
