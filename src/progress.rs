@@ -5,7 +5,7 @@
 //! most four times a second,
 //!
 //! ```text
-//! 1.21 GiB / 3.50 GiB  34.6%  48.2 MiB/s  0:48 left  reused 512.0 MiB
+//! 1.21 GiB / 3.50 GiB  34.6%  48.2 MiB/s  48s left  reused 512.0 MiB
 //! ```
 //!
 //! with the total when one is known (a file's size; Docker's image size,

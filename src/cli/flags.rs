@@ -248,7 +248,7 @@ pub const FLAGS: &[FlagSpec] = &[
         help: "Show upload progress on stderr for humans (the default when \
                stderr is a terminal and --silent is not given).",
         man: "One line, redrawn in place: read / total, percentage, rate and time left, \
-              for example '1.21 GiB / 3.50 GiB  34.6%  48.2 MiB/s  0:48 left'. \
+              for example '1.21 GiB / 3.50 GiB  34.6%  48.2 MiB/s  48s left'. \
               The total is the file's size for --source=FILE and Docker's image size for \
               the daemon, marked as an estimate ('~3.50 GiB'; the percentage stops at 100); \
               standard input has no total, so the line shows what was read and the rate. \
