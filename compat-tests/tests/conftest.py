@@ -78,6 +78,13 @@ def pytest_report_header(config):
     return None
 
 
+def pytest_terminal_summary(terminalreporter, config):
+    # Also at the end: `-q` leaves out the header, and a failing order must
+    # be repeatable.
+    if config.shuffle_seed is not None:
+        terminalreporter.write_line("shuffled: --shuffle %s" % config.shuffle_seed)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
     if config.shuffle_seed is None:
