@@ -20,6 +20,24 @@ fn keep(sim: &Sim, api: &ApiClient) -> KeepClient {
     KeepClient::new(api, &sim.config_of(0))
 }
 
+/// `upload_archive` of `bytes` into `project`, named `name` (else by the
+/// archive).
+fn upload(
+    sim: &Sim,
+    api: &ApiClient,
+    project: &str,
+    bytes: Vec<u8>,
+    name: Option<&str>,
+) -> images::Result<images::Report> {
+    images::upload_archive(
+        api,
+        keep(sim, api),
+        project,
+        std::io::Cursor::new(bytes),
+        name,
+    )
+}
+
 fn project(sim: &Sim, name: &str) -> String {
     let owner = sim.info["users"][0]["uuid"].as_str().unwrap().to_string();
     let made = sim.control(
@@ -52,14 +70,7 @@ fn uploaded(tag: &str, seed: &str) -> Uploaded {
     let api = sim.api_of(0, 2);
     let home = sim.info["users"][0]["uuid"].as_str().unwrap().to_string();
     let (bytes, d) = generated_archive(tag, seed, 1);
-    let made = images::upload_archive(
-        &api,
-        keep(&sim, &api),
-        &home,
-        std::io::Cursor::new(bytes),
-        None,
-    )
-    .unwrap();
+    let made = upload(&sim, &api, &home, bytes, None).unwrap();
     let id = d["image_id"].as_str().unwrap().to_string();
     Uploaded {
         sim,
@@ -77,35 +88,14 @@ fn upload_then_search_by_name_hash_and_either() {
     let home = sim.info["users"][0]["uuid"].as_str().unwrap().to_string();
     let (one, d1) = generated_archive("lab/tool:1.0", "lib-one", 2);
     let (two, d2) = generated_archive("lab/tool:2.0", "lib-two", 2);
-    let r1 = images::upload_archive(
-        &api,
-        keep(&sim, &api),
-        &home,
-        std::io::Cursor::new(one),
-        None,
-    )
-    .unwrap();
+    let r1 = upload(&sim, &api, &home, one, None).unwrap();
     assert_eq!(r1.image_id, d1["image_id"].as_str().unwrap());
     assert_eq!(r1.repo_tag.as_deref(), Some("lab/tool:1.0"));
     assert_eq!(r1.collection.action, CollectionAction::Upload);
     assert!(r1.links.iter().all(|l| l.action == LinkAction::Create));
-    let r2 = images::upload_archive(
-        &api,
-        keep(&sim, &api),
-        &home,
-        std::io::Cursor::new(two.clone()),
-        Some("lab/tool:2.0"),
-    )
-    .unwrap();
+    let r2 = upload(&sim, &api, &home, two.clone(), Some("lab/tool:2.0")).unwrap();
     // The same archive again: reused, nothing new.
-    let again = images::upload_archive(
-        &api,
-        keep(&sim, &api),
-        &home,
-        std::io::Cursor::new(two),
-        None,
-    )
-    .unwrap();
+    let again = upload(&sim, &api, &home, two, None).unwrap();
     assert_eq!(again.collection.action, CollectionAction::Reuse);
     assert_eq!(again.collection.uuid, r2.collection.uuid);
     assert!(again.links.iter().all(|l| l.action == LinkAction::Reuse));
@@ -322,14 +312,7 @@ fn quiet_child() {
     let api = sim.api_of(0, 2);
     let home = sim.info["users"][0]["uuid"].as_str().unwrap().to_string();
     let (bytes, _) = generated_archive("lab/quiet:1", "lib-quiet", 1);
-    images::upload_archive(
-        &api,
-        keep(&sim, &api),
-        &home,
-        std::io::Cursor::new(bytes),
-        None,
-    )
-    .unwrap();
+    upload(&sim, &api, &home, bytes, None).unwrap();
     assert_eq!(
         images::search_images(&api, "lab/quiet", None)
             .unwrap()

@@ -85,7 +85,31 @@ def test_a_named_docker_context_is_left_to_the_cli(cluster, tools, image_of, log
     check_image(cluster, image.archive, image.id, PLAIN, image.created, cluster.user("alice")["uuid"], result.stdout)
 
 
-class CuttingDaemon:
+class UnixServer:
+    """A server on a unix socket at `path`: `serve` runs on its own thread,
+    taking connections from `accept` until `close`."""
+
+    def listen(self, path):
+        self.path = str(path)
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(self.path)
+        self.server.listen(8)
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def accept(self):
+        """The next connection, or None once the server is closed."""
+        try:
+            return self.server.accept()[0]
+        except OSError:
+            return None
+
+    def close(self):
+        self.server.close()
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+
+
+class CuttingDaemon(UnixServer):
     """A Docker socket in front of the real one: every request is passed
     through, but the archive request is answered with the first half of the
     archive, after which the connection closes."""
@@ -93,18 +117,14 @@ class CuttingDaemon:
     SAVE = re.compile(rb"^GET (/v[0-9.]+)?/images/[^/ ]+/get[ ?]")
 
     def __init__(self, path, real, archive):
-        self.path, self.real, self.archive = str(path), real, archive
+        self.real, self.archive = real, archive
         self.saves = 0
-        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.server.bind(self.path)
-        self.server.listen(8)
-        threading.Thread(target=self.serve, daemon=True).start()
+        self.listen(path)
 
     def serve(self):
         while True:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
+            conn = self.accept()
+            if conn is None:
                 return
             threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
 
@@ -241,7 +261,7 @@ def test_the_socket_gives_the_cli_answers(cluster, tools, image_of, logging_dock
         assert want in str(state["links"]), state
 
 
-class PingDaemon:
+class PingDaemon(UnixServer):
     """A Docker socket in front of the real one whose /_ping claims API
     version `claim`; with `gone_after_ping`, it answers the ping and then
     goes away (the socket file removed), as a daemon stopping would."""
@@ -249,18 +269,14 @@ class PingDaemon:
     PING = re.compile(rb"^(GET|HEAD) /_ping ")
 
     def __init__(self, path, real, claim="1.99", gone_after_ping=False):
-        self.path, self.real, self.claim, self.gone = str(path), real, claim, gone_after_ping
+        self.real, self.claim, self.gone = real, claim, gone_after_ping
         self.requests = []
-        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.server.bind(self.path)
-        self.server.listen(8)
-        threading.Thread(target=self.serve, daemon=True).start()
+        self.listen(path)
 
     def serve(self):
         while True:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
+            conn = self.accept()
+            if conn is None:
                 return
             head = b""
             while b"\r\n\r\n" not in head:
@@ -289,11 +305,6 @@ class PingDaemon:
                 conn.sendall(data)
             upstream.close()
             conn.close()
-
-    def close(self):
-        self.server.close()
-        if os.path.exists(self.path):
-            os.unlink(self.path)
 
 
 def test_an_api_version_the_daemon_refuses_is_one_line_in_its_words(cluster, tools, image_of, tmp_path, docker_host):

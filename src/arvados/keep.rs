@@ -301,6 +301,20 @@ struct Rounds {
     last_order: Vec<String>,
 }
 
+impl Rounds {
+    /// These rounds, if any of them had a service list; else the error
+    /// saying why none could be had (`what`: "cannot read block ...").
+    fn listed(self, request_id: &str, what: impl FnOnce() -> String) -> Result<Rounds> {
+        if self.listed {
+            return Ok(self);
+        }
+        Err(Error::NoKeepServices {
+            request_id: request_id.to_string(),
+            problem: format!("{}: {}", what(), self.list_error),
+        })
+    }
+}
+
 /// The last answer of one service for one block.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Answer {
@@ -586,23 +600,18 @@ impl KeepClient {
                 _ => Round::Again,
             }
         });
+        let block = bare_locator(hash, data.len() as u64);
+        let rounds = match rounds {
+            Ok(locator) => return Ok(locator),
+            Err(rounds) => {
+                rounds.listed(&self.request_id, || format!("cannot write block {block}"))?
+            }
+        };
         let Rounds {
             attempts,
-            listed,
-            list_error,
             last_order,
-        } = match rounds {
-            Ok(locator) => return Ok(locator),
-            Err(rounds) => rounds,
-        };
-
-        let block = bare_locator(hash, data.len() as u64);
-        if !listed {
-            return Err(Error::NoKeepServices {
-                request_id: self.request_id.clone(),
-                problem: format!("cannot write block {block}: {list_error}"),
-            });
-        }
+            ..
+        } = rounds;
         let services = last_order
             .iter()
             .filter_map(|root| match answers.get(root) {
@@ -747,8 +756,7 @@ impl KeepClient {
             };
             let started = Instant::now();
             let reply = self.transport.put(&request);
-            let locator = format!("{hash}+{}", data.len());
-            debug_request("PUT", &locator, &service.root, &reply, data.len(), started);
+            debug_request("PUT", hash, &service.root, &reply, data.len(), started);
             let mut st = shared.lock().unwrap();
             st.in_flight -= 1;
             record_put(&mut st.outcome, &service.root, hash, reply);
@@ -822,21 +830,17 @@ impl KeepClient {
             }
             Round::Again
         });
+        let rounds = match rounds {
+            Ok(body) => return Ok(body),
+            Err(rounds) => rounds.listed(&self.request_id, || {
+                format!("cannot read block {}", parsed.bare())
+            })?,
+        };
         let Rounds {
             attempts,
-            listed,
-            list_error,
             last_order,
-        } = match rounds {
-            Ok(body) => return Ok(body),
-            Err(rounds) => rounds,
-        };
-        if !listed {
-            return Err(Error::NoKeepServices {
-                request_id: self.request_id.clone(),
-                problem: format!("cannot read block {}: {list_error}", parsed.bare()),
-            });
-        }
+            ..
+        } = rounds;
         let not_found = !last_order.is_empty()
             && last_order
                 .iter()
@@ -943,9 +947,13 @@ fn debug_request(
                 problem.replace(locator, crate::log::unsigned(locator))
             ),
         };
+        // A PUT names its block by hash alone; the line shows hash+size.
+        let shown = match crate::log::unsigned(locator) {
+            bare if bare.contains('+') => bare.to_string(),
+            hash => format!("{hash}+{bytes}"),
+        };
         format!(
-            "{method} {} {root} {outcome} {bytes} bytes {} ms",
-            crate::log::unsigned(locator),
+            "{method} {shown} {root} {outcome} {bytes} bytes {} ms",
             crate::log::millis(started)
         )
     });
