@@ -51,6 +51,8 @@ pub(crate) mod lock;
 pub(crate) mod log;
 pub(crate) mod pipeline;
 pub(crate) mod progress;
+#[allow(dead_code)] // until the pipeline uses it (issue 15)
+pub(crate) mod registry;
 pub(crate) mod request;
 pub(crate) mod run;
 pub(crate) mod settings;
@@ -105,7 +107,7 @@ mod layering {
         &["error"],
         &["settings", "lock"],
         &["progress"],
-        &["arvados"],
+        &["arvados", "registry"],
         &["pipeline"],
         &["list"],
         &["images"],
