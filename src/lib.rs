@@ -51,6 +51,8 @@ pub(crate) mod lock;
 pub(crate) mod log;
 pub(crate) mod pipeline;
 pub(crate) mod progress;
+#[allow(dead_code)] // until the command parses docker:// (issue 15)
+pub(crate) mod reference;
 #[allow(dead_code)] // until the pipeline uses it (issue 15)
 pub(crate) mod registry;
 pub(crate) mod request;
@@ -102,7 +104,7 @@ mod layering {
     const LAYERS: &[&[&str]] = &[
         &["timestamp", "fuzzing"],
         &["log"],
-        &["request"],
+        &["request", "reference"],
         &["docker"],
         &["error"],
         &["settings", "lock"],

@@ -21,18 +21,7 @@
 use std::fmt;
 use std::io::Read;
 
-/// A parsed `docker://` reference, normalised the way Docker does.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reference {
-    /// `HOST[:PORT]` as written, or `docker.io` for Docker Hub.
-    pub registry: String,
-    /// The repository path on that registry (`library/ubuntu` on Hub).
-    pub repository: String,
-    /// The tag (`latest` when neither tag nor digest was given).
-    pub tag: Option<String>,
-    /// `sha256:<hex>` when pulled by digest.
-    pub digest: Option<String>,
-}
+pub use crate::reference::Reference;
 
 /// An OS/architecture pair an index is resolved to (`linux/amd64`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,6 +88,61 @@ impl fmt::Display for RegistryError {
 }
 
 impl std::error::Error for RegistryError {}
+
+/// How to reach registries: retries, `--insecure-registry` hosts.
+#[derive(Clone, Debug, Default)]
+pub struct PullOptions {
+    /// Retries for each request (`--retries`).
+    pub retries: u32,
+    /// Hosts (`HOST[:PORT]`) that may be reached over plain HTTP besides
+    /// loopback ones.
+    pub insecure_registries: Vec<String>,
+}
+
+/// A client for the registries images are pulled from.
+pub struct Registry {
+    _options: PullOptions,
+}
+
+impl Registry {
+    /// A client; credentials are read as the docker CLI reads them.
+    pub fn new(options: PullOptions) -> Result<Registry, RegistryError> {
+        Ok(Registry { _options: options })
+    }
+
+    /// The image `reference` names, for `platform` when it names an index.
+    /// Two small requests (manifest, config); no layer is downloaded.
+    pub fn resolve(
+        &self,
+        reference: &Reference,
+        platform: &Platform,
+    ) -> Result<Resolved, RegistryError> {
+        let _ = platform;
+        Err(RegistryError::Other(format!(
+            "pulling {reference} from a registry is not implemented yet"
+        )))
+    }
+}
+
+impl BlobSource for Registry {
+    fn open_blob(&self, blob: &Descriptor) -> Result<Box<dyn Read + Send>, RegistryError> {
+        Err(RegistryError::Other(format!(
+            "reading blob {} is not implemented yet",
+            blob.digest
+        )))
+    }
+}
+
+impl Platform {
+    /// What Arvados compute nodes run.
+    pub fn default_target() -> Platform {
+        Platform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: None,
+        }
+    }
+}
 
 impl Compression {
     /// The compression a layer media type names.
