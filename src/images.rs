@@ -28,7 +28,7 @@ pub use crate::arvados::keep::KeepClient;
 use crate::error::Error as CrateError;
 use crate::list::{self, Search};
 pub use crate::log::{set_sink, stderr_sink, Level, Sink};
-use crate::pipeline::collection::{self, HASH, REPO_TAG};
+use crate::pipeline::collection::{self, Ensured, HASH, REPO_TAG};
 pub use crate::pipeline::report::{
     CollectionAction, CollectionReport, LinkAction, LinkReport, Report,
 };
@@ -49,6 +49,8 @@ pub struct ImageRecord {
     pub tag: String,
     /// `sha256:<64 hex>`.
     pub image_id: String,
+    /// The portable data hash of the collection's content.
+    pub portable_data_hash: String,
     /// The image's creation time from its link (else the link's own),
     /// ISO 8601 without a zone, as the listing reads it.
     pub timestamp: String,
@@ -247,6 +249,28 @@ pub fn search_images(
     Ok(by_name)
 }
 
+/// Every image in Arvados (in `project` only, if given), as the
+/// `arv-keepdocker` listing shows them, most preferred first.
+///
+/// ```no_run
+/// # use arv_keepdocker::images::{self, ApiClient};
+/// # fn demo(api: &ApiClient) -> images::Result<()> {
+/// for image in images::list_images(api, None)? {
+///     println!("{}:{} {}", image.repo, image.tag, image.collection);
+/// }
+/// # Ok(()) }
+/// ```
+pub fn list_images(api: &ApiClient, project: Option<&str>) -> Result<Vec<ImageRecord>> {
+    search(api, Search::All, project)
+}
+
+/// The listing the command prints: [`list_images`]'s rows before they
+/// become records, so that the command can print the rows legacy printed
+/// before a broken one, and its own errors.
+pub(crate) fn listing(api: &ApiClient, with_pdh: bool) -> crate::error::Result<Vec<list::Listed>> {
+    list::find(api, Search::All, None, with_pdh)
+}
+
 /// Creates the `docker_image_repo+tag` link naming `collection` as
 /// `name` (`:latest` is added when the tag is left out), owned by
 /// `project`.
@@ -378,38 +402,16 @@ pub fn find_or_create_image(
     })?;
     let session = Session::with_clients(api, keep)?;
     let project = Project::Uuid(project.to_string());
-    let (plan, ensured) = from_collection::ensure_from_collection(
+    let (_, made) = from_collection_with(
         &session,
         &project,
         &id,
         repo_tag.as_ref(),
+        expected.as_deref(),
         Plan::library,
     )?;
-    if let Some(expected) = expected {
-        if expected != ensured.facts.id {
-            return Err(ImageError::NotAnImageCollection(format!(
-                "collection {collection} holds image {}, not {expected}",
-                ensured.facts.id
-            )));
-        }
-    }
-    finish(&session, &plan, ensured)
+    Ok(made.report(false))
 }
-
-/// Streams an image archive (as `docker save` writes it) into Keep,
-/// checking every byte, then makes sure `project` holds its collection
-/// and links, named `name` or else by the archive's single `RepoTags`
-/// entry. An image already in Arvados is not stored again (the archive is
-/// still read to its end); nothing is created for an archive that fails
-/// the checks.
-///
-/// ```no_run
-/// # use arv_keepdocker::images::{self, ApiClient, KeepClient};
-/// # fn demo(api: &ApiClient, keep: KeepClient) -> images::Result<()> {
-/// let archive = std::fs::File::open("tool.tar").expect("the archive");
-/// let made = images::upload_archive(api, keep, "zzzzz-j7d0g-0123456789abcde", archive,
-///                                   Some("lab/tool:2.1"))?;
-/// # Ok(()) }
 /// ```
 pub fn upload_archive<R: Read + Send + 'static>(
     api: &ApiClient,
@@ -425,8 +427,7 @@ pub fn upload_archive<R: Read + Send + 'static>(
         what: "the archive".to_string(),
         reader: Box::new(archive),
     };
-    let ensured = collection::ensure_from_archive_input(&session, &plan, input, repo_tag.as_ref())?;
-    finish(&session, &plan, ensured)
+    Ok(from_archive_with(&session, &plan, input, repo_tag.as_ref())?.report(false))
 }
 
 /// Streams the image `image` (a name, `repo:tag`, or an id) from the local
@@ -452,37 +453,112 @@ pub fn upload_from_daemon(
     let session = Session::with_clients(api, keep)?;
     let plan = library_plan(&session, project)?;
     let local = daemon::resolve_local(&image, false, false)?;
-    let ensured = daemon::ensure_from_daemon(&session, &plan, &image, local)?;
-    finish(&session, &plan, ensured)
+    Ok(from_daemon_with(&session, &plan, &image, local)?.report(false))
 }
 
 fn search(api: &ApiClient, what: Search<'_>, project: Option<&str>) -> Result<Vec<ImageRecord>> {
-    Ok(list::search(api, what, project)?
-        .into_iter()
-        .map(|found| ImageRecord {
-            collection: found.collection,
-            repo: found.repo,
-            tag: found.tag,
-            image_id: found.image_id,
-            timestamp: found.timestamp,
-        })
-        .collect())
+    let rows = list::find(api, what, project, true)?;
+    rows.iter().map(|row| Ok(record(row)?)).collect()
 }
 
-/// The plan of a library upload into `project`: no resume checkpoint, no
-/// progress.
+fn record(row: &list::Listed) -> crate::error::Result<ImageRecord> {
+    Ok(ImageRecord {
+        collection: row.collection.clone(),
+        repo: row.repo.clone(),
+        tag: row.tag.clone(),
+        image_id: row.image_id()?.to_string(),
+        portable_data_hash: row.portable_data_hash.clone().unwrap_or_default(),
+        timestamp: row.created_iso(),
+    })
+}
+
 fn library_plan(session: &Session, project: &str) -> Result<Plan> {
     let owner = resolve_owner(&session.api, &Project::Uuid(project.to_string()))?;
     Ok(Plan::library(owner))
 }
 
 /// Phase 2 and the report.
-fn finish(session: &Session, plan: &Plan, ensured: collection::Ensured) -> Result<Report> {
-    let links = tags::ensure_tags(session, &ensured, &plan.owner)?;
-    Ok(crate::pipeline::report_of(false, ensured, links))
+/// An image collection ensured (phase 1) and tagged (phase 2): what
+/// the upload functions here and the command have in common. The command
+/// runs the `*_with` functions below with its own session and plan (dry
+/// run, storage, progress); the public functions run them with a library
+/// plan.
+pub(crate) struct Made {
+    pub ensured: Ensured,
+    pub links: Vec<LinkReport>,
 }
 
-/// `repo[:tag]` split at the tag; `None` for no tag.
+impl Made {
+    fn tagged(session: &Session, plan: &Plan, ensured: Ensured) -> crate::error::Result<Made> {
+        let links = tags::ensure_tags(session, &ensured, &plan.owner)?;
+        Ok(Made { ensured, links })
+    }
+
+    /// What phase 1 and phase 2 made or reused.
+    pub(crate) fn report(self, dry_run: bool) -> Report {
+        let Made { ensured, links } = self;
+        Report {
+            dry_run,
+            image_id: ensured.facts.id,
+            repo_tag: ensured.facts.repo_tag.map(|rt| rt.to_string()),
+            collection: ensured.collection,
+            links,
+            bytes_uploaded: ensured.bytes_uploaded,
+            bytes_reused: ensured.bytes_reused,
+        }
+    }
+}
+
+/// [`upload_archive`] (and the command's `--source=FILE|-`): the image
+/// collection from an archive, then its links.
+pub(crate) fn from_archive_with(
+    session: &Session,
+    plan: &Plan,
+    archive: source::ArchiveInput,
+    name: Option<&RepoTag>,
+) -> crate::error::Result<Made> {
+    let ensured = collection::ensure_from_archive_input(session, plan, archive, name)?;
+    Made::tagged(session, plan, ensured)
+}
+
+/// [`upload_from_daemon`] (and the command's legacy form): the image
+/// collection from the Docker daemon, then its links.
+pub(crate) fn from_daemon_with(
+    session: &Session,
+    plan: &Plan,
+    image: &ImageArg,
+    local: daemon::Local,
+) -> crate::error::Result<Made> {
+    let ensured = daemon::ensure_from_daemon(session, plan, image, local)?;
+    Made::tagged(session, plan, ensured)
+}
+
+/// [`find_or_create_image`] (and the command's `--source=UUID|PDH`): the
+/// image collection copied into the target (resolved there: with
+/// [`Project::OfSource`] it is the source's owner), checked to hold
+/// `expected` when given, then its links.
+pub(crate) fn from_collection_with(
+    session: &Session,
+    project: &Project,
+    id: &CollectionId,
+    name: Option<&RepoTag>,
+    expected: Option<&str>,
+    plan_for: impl FnOnce(String) -> Plan,
+) -> crate::error::Result<(Plan, Made)> {
+    let (plan, ensured) =
+        from_collection::ensure_from_collection(session, project, id, name, plan_for)?;
+    if let Some(expected) = expected {
+        if expected != ensured.facts.id {
+            return Err(CrateError::SourceCollection(format!(
+                "collection {id} holds image {}, not {expected}",
+                ensured.facts.id
+            )));
+        }
+    }
+    let made = Made::tagged(session, &plan, ensured)?;
+    Ok((plan, made))
+}
+
 fn split_name(name: &str) -> Result<(&str, Option<&str>)> {
     let bad = || ImageError::InvalidArgument(format!("{name:?} is not an image name"));
     if name.is_empty() || name.contains(char::is_whitespace) {

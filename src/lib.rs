@@ -4,7 +4,9 @@
 //! The public API is [`images`]: searches, the metadata links, and the
 //! upload of an image from an archive, the Docker daemon or a collection,
 //! each returning values and printing nothing. The command
-//! (`src/main.rs`) is built on the same steps.
+//! (`src/main.rs`, `run`) is built on it: its listing and its uploads run
+//! the functions the library's listing and uploads run, with the command's
+//! plan (dry run, storage options, progress) in place of a library one.
 //!
 //! # Code map, in the order data flows
 //!
@@ -12,14 +14,18 @@
 //! cli/          the command line: one flag table (flags.rs), the lexopt
 //!               loop with argparse's habits (mod.rs), help (doc.rs)
 //! request       the one request value every command-line form becomes
-//! run           connect, then list or run the pipeline
-//! list          the listing (and the searches the library offers)
-//! images        the library API
-//! pipeline/     resolve -> phase 1: ensure the image collection, one step
-//!               per source (daemon.rs, the archive in collection.rs and
-//!               source.rs, from_collection.rs) -> phase 2: the links
-//!               (tags.rs) -> report.rs; session.rs holds the connection,
-//!               the plan and the locks, checkpoint.rs the resume state
+//! run           the command: connect, then list (images::listing, then
+//!               list::print) or upload (resolve the source and project,
+//!               images::from_*_with, print the UUID or the report)
+//! images        the library API; both phases of each upload source
+//! list          the listing: links, preference order, rows, the legacy
+//!               table (every search and the listing run the same code)
+//! pipeline/     the upload steps: phase 1, ensure the image collection,
+//!               one step per source (daemon.rs, the archive in
+//!               collection.rs and source.rs, from_collection.rs); phase 2,
+//!               the links (tags.rs); report.rs; session.rs holds the
+//!               connection, the plan and the locks, checkpoint.rs the
+//!               resume state
 //! arvados/      REST API (api.rs), Keep (keep.rs, keep_read.rs), the
 //!               streaming upload engine (upload.rs), manifests and
 //!               portable data hashes (manifest.rs), link preference

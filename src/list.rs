@@ -11,9 +11,10 @@
 //! selected, and a listing stops as soon as it holds the `items_available`
 //! its first page announced instead of paying for an empty last page.
 //!
-//! The pure parts (timestamp parse, `%c`, preference order, rows, layout)
-//! are plain functions with their tests below; [`run`] is the only part
-//! that talks to the cluster or to stdout.
+//! [`find`] reads the listing (everything, or the images a name or an id
+//! prefix names: the library's searches run the same code); [`print`]
+//! writes it. The pure parts (timestamp parse, `%c`, preference order,
+//! rows, layout) are plain functions with their tests below.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
@@ -29,22 +30,121 @@ use crate::timestamp::{format_c, parse_naive, Naive, Unparsed};
 const HASH_CLASS: &str = "docker_image_hash";
 const REPO_TAG_CLASS: &str = "docker_image_repo+tag";
 
-/// Print the images stored in Arvados, as the legacy listing does.
+/// What [`find`] looks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Search<'a> {
+    /// Every image: the listing of `arv-keepdocker` with no arguments.
+    All,
+    /// Images with a `docker_image_repo+tag` link named `repo:tag`, or
+    /// with any tag of `repo` when `tag` is `None`.
+    Name { repo: &'a str, tag: Option<&'a str> },
+    /// Images whose `docker_image_hash` link name starts with this
+    /// (`sha256:` is added when it is not there).
+    HashPrefix(&'a str),
+}
+
+/// One row of the listing: an image whose collection exists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    pub collection: String,
+    /// Selected only when asked for (`with_pdh`).
+    pub portable_data_hash: Option<String>,
+    pub repo: String,
+    pub tag: String,
+    /// The preferred hash link's name, `<unknown>` when the collection has
+    /// only a name link, `None` for a hash link without a name (legacy
+    /// fails when it prints that row).
+    pub image_id: Option<String>,
+    /// The image timestamp (else the link's creation), naive.
+    pub created: Naive,
+}
+
+impl Listed {
+    /// The image id, or the error legacy's listing stops with.
+    pub fn image_id(&self) -> Result<&str> {
+        self.image_id.as_deref().ok_or_else(|| {
+            bad_answer(
+                "links",
+                format!(
+                    "a docker_image_hash link on collection {} has no name \
+                     (the legacy tool stops the listing here too)",
+                    self.collection
+                ),
+            )
+        })
+    }
+
+    /// The creation time in ISO 8601 (naive, as the listing reads it).
+    pub fn created_iso(&self) -> String {
+        iso(&self.created)
+    }
+}
+
+/// The images `what` names, in listing order (legacy
+/// `list_images_in_arv`): the links are listed, rows are made and ordered
+/// by the legacy preference, and only rows whose collection exists (is
+/// readable, not trashed) are kept. With `project`, only links and
+/// collections that project owns count. With `with_pdh`, each row carries
+/// its collection's portable data hash.
+pub fn find(
+    api: &ApiClient,
+    what: Search<'_>,
+    project: Option<&str>,
+    with_pdh: bool,
+) -> Result<Vec<Listed>> {
+    let Some((hash_links, repo_links)) = docker_links(api, what, project)? else {
+        return Ok(Vec::new());
+    };
+    let images = image_listing(hash_links, repo_links)?;
+    let existing = existing_collections(api, &images, with_pdh, project)?;
+    Ok(keep_existing(images, &existing))
+}
+
+/// The rows whose collection exists, with its portable data hash.
+fn keep_existing(images: Vec<Image>, existing: &Live) -> Vec<Listed> {
+    images
+        .into_iter()
+        .filter_map(|image| {
+            let collection = image.collection?;
+            let pdh = existing.get(&collection)?.clone();
+            Some(Listed {
+                collection,
+                portable_data_hash: pdh,
+                repo: image.repo,
+                tag: image.tag,
+                image_id: image.dockerhash,
+                created: image.timestamp,
+            })
+        })
+        .collect()
+}
+
+/// Print a listing as the legacy tool does.
 ///
 /// Legacy connects first (discovery, `GET config`), then writes the
-/// header, then lists. So when the listing fails, stdout holds the header
+/// header, then lists. So when the listing failed, stdout holds the header
 /// if the server answered at all (a 401 on the links, a record legacy
 /// cannot handle) but not when it could not be reached; after the header
 /// come the rows printed before a row legacy would crash on. The status is
 /// then 1. A closed stdout (`arv-keepdocker | head -1`) ends the listing
 /// quietly with status 0.
-pub fn run(api: &ApiClient, format: OutputFormat, out: &mut dyn Write) -> Result<()> {
+///
+/// `--format=json`: the same rows as one JSON document, printed only when
+/// the whole listing was read (a failure prints nothing on stdout).
+pub fn print(
+    format: OutputFormat,
+    listing: Result<Vec<Listed>>,
+    out: &mut dyn Write,
+) -> Result<()> {
     if format == OutputFormat::Json {
-        return run_json(api, out);
+        let document = json_rows(&listing?)?;
+        let mut text = serde_json::to_string_pretty(&document).expect("JSON values serialize");
+        text.push('\n');
+        return emit(out, &text).map(|_| ());
     }
     let header = layout_row("REPOSITORY", "TAG", "IMAGE ID", "COLLECTION", "CREATED");
-    let (images, existing) = match fetch_listing(api, false) {
-        Ok(found) => found,
+    let rows = match listing {
+        Ok(rows) => rows,
         Err(e) => {
             if !matches!(e, Error::ApiTransport { .. }) {
                 // The failure is what gets reported, not a write error.
@@ -53,8 +153,7 @@ pub fn run(api: &ApiClient, format: OutputFormat, out: &mut dyn Write) -> Result
             return Err(e);
         }
     };
-    let existing: HashSet<String> = existing.into_keys().collect();
-    let (rows, failure) = render_rows(&images, &existing);
+    let (rows, failure) = render_rows(&rows);
     if emit(out, &(header + &rows))? == Emitted::Closed {
         return Ok(());
     }
@@ -64,45 +163,22 @@ pub fn run(api: &ApiClient, format: OutputFormat, out: &mut dyn Write) -> Result
     }
 }
 
-/// `--format=json`: the same rows as one JSON document, printed only when
-/// the whole listing was read (a failure prints nothing on stdout).
-fn run_json(api: &ApiClient, out: &mut dyn Write) -> Result<()> {
-    let (images, existing) = fetch_listing(api, true)?;
-    let document = json_rows(&images, &existing)?;
-    let mut text = serde_json::to_string_pretty(&document).expect("JSON values serialize");
-    text.push('\n');
-    emit(out, &text).map(|_| ())
-}
-
 /// The listing's rows as `{"images": [{repo, tag, image_id, collection,
 /// portable_data_hash, created}]}`: the full image id, and `created` as
 /// the CREATED column's time in ISO 8601 (naive, as the listing reads it).
-fn json_rows(images: &[Image], existing: &Live) -> Result<Value> {
-    let mut rows = Vec::new();
-    for image in images {
-        let Some(collection) = image.collection.as_deref() else {
-            continue;
-        };
-        let Some(pdh) = existing.get(collection) else {
-            continue;
-        };
-        let Some(hash) = image.dockerhash.as_deref() else {
-            return Err(bad_answer(
-                "links",
-                format!("a docker_image_hash link on collection {collection} has no name"),
-            ));
-        };
-        let created = iso(&image.timestamp);
-        rows.push(json!({
-            "repo": image.repo,
-            "tag": image.tag,
-            "image_id": hash,
-            "collection": collection,
-            "portable_data_hash": pdh,
-            "created": created,
+fn json_rows(rows: &[Listed]) -> Result<Value> {
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(json!({
+            "repo": row.repo,
+            "tag": row.tag,
+            "image_id": row.image_id()?,
+            "collection": row.collection,
+            "portable_data_hash": row.portable_data_hash,
+            "created": row.created_iso(),
         }));
     }
-    Ok(json!({ "images": rows }))
+    Ok(json!({ "images": out }))
 }
 
 /// A naive timestamp in ISO 8601, as the JSON listing shows it.
@@ -117,55 +193,36 @@ fn iso(t: &Naive) -> String {
     text
 }
 
-/// What [`search`] looks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Search<'a> {
-    /// Images with a `docker_image_repo+tag` link named `repo:tag`, or
-    /// with any tag of `repo` when `tag` is `None`.
-    Name { repo: &'a str, tag: Option<&'a str> },
-    /// Images whose `docker_image_hash` link name starts with this
-    /// (`sha256:` is added when it is not there).
-    HashPrefix(&'a str),
-}
-
-/// One image found by [`search`], in listing order.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Found {
-    pub collection: String,
-    pub repo: String,
-    pub tag: String,
-    pub image_id: String,
-    /// The image timestamp (else the link's creation), ISO 8601, naive.
-    pub timestamp: String,
-}
-
-/// The images `what` names (legacy `list_images_in_arv` with a name):
-/// only their links are listed, then the rows are made and ordered as the
-/// listing orders them. With `project`, only links and collections that
-/// project owns count.
-pub fn search(api: &ApiClient, what: Search<'_>, project: Option<&str>) -> Result<Vec<Found>> {
-    // The links of one class matching `filter`, in the project if one is
-    // given.
-    let links = |class: &str, filter: Value| -> Result<Vec<Value>> {
-        let mut filters = vec![json!(["link_class", "=", class]), filter];
+/// The two link classes for `what` (hash links, repo+tag links), or
+/// `None` when no link matches. Everything: both classes listed side by
+/// side. A name or hash prefix: the links that match, then the other
+/// class's links on the same collections.
+fn docker_links(
+    api: &ApiClient,
+    what: Search<'_>,
+    project: Option<&str>,
+) -> Result<Option<(Vec<Value>, Vec<Value>)>> {
+    // The links of one class matching `filters`, in the project if one is
+    // given, in keyset order (`created_at asc, uuid asc`).
+    let links = |class: &str, filter: Option<Value>| -> Result<Vec<Value>> {
+        let mut filters = vec![json!(["link_class", "=", class])];
+        filters.extend(filter);
         if let Some(p) = project {
             filters.push(json!(["owner_uuid", "=", p]));
         }
         let select = LINK_FIELDS.iter().map(|f| f.to_string()).collect();
         api.list_all("links", filters, Some(select))
     };
-    let heads = |links: &[Value]| -> Vec<String> {
-        let mut seen = HashSet::new();
-        links
-            .iter()
-            .filter_map(|l| l.get("head_uuid").and_then(Value::as_str))
-            .filter(|h| seen.insert(h.to_string()))
-            .map(str::to_string)
-            .collect()
-    };
-    // The links that match, then the other class's links on the same
-    // collections.
     let (class, filter, other) = match what {
+        Search::All => {
+            let (hash, repo) = std::thread::scope(|s| {
+                let hash = s.spawn(|| links(HASH_CLASS, None));
+                let repo = links(REPO_TAG_CLASS, None);
+                (hash.join(), repo)
+            });
+            let hash = hash.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+            return Ok(Some((hash, repo?)));
+        }
         Search::Name { repo, tag } => {
             let name = match tag {
                 Some(tag) => json!(["name", "=", format!("{repo}:{tag}")]),
@@ -183,7 +240,7 @@ pub fn search(api: &ApiClient, what: Search<'_>, project: Option<&str>) -> Resul
             (HASH_CLASS, name, REPO_TAG_CLASS)
         }
     };
-    let mut matching = links(class, filter)?;
+    let mut matching = links(class, Some(filter))?;
     if let Search::Name { repo, .. } = what {
         // `like` is the server's; the repo must match exactly.
         matching.retain(|l| {
@@ -191,30 +248,20 @@ pub fn search(api: &ApiClient, what: Search<'_>, project: Option<&str>) -> Resul
             name.rsplit_once(':').is_some_and(|(r, _)| r == repo)
         });
     }
-    let heads = heads(&matching);
+    let mut seen = HashSet::new();
+    let heads: Vec<&str> = matching
+        .iter()
+        .filter_map(|l| l.get("head_uuid").and_then(Value::as_str))
+        .filter(|h| seen.insert(*h))
+        .collect();
     if heads.is_empty() {
-        return Ok(Vec::new());
+        return Ok(None);
     }
-    let others = links(other, json!(["head_uuid", "in", heads]))?;
-    let (hash_links, repo_links) = match class {
+    let others = links(other, Some(json!(["head_uuid", "in", heads])))?;
+    Ok(Some(match class {
         HASH_CLASS => (matching, others),
         _ => (others, matching),
-    };
-    let images = image_listing(hash_links, repo_links)?;
-    let existing = existing_collections(api, &images, false, project)?;
-    Ok(images
-        .into_iter()
-        .filter_map(|image| {
-            let collection = image.collection?;
-            existing.contains_key(&collection).then(|| Found {
-                collection,
-                repo: image.repo,
-                tag: image.tag,
-                image_id: image.dockerhash.unwrap_or_default(),
-                timestamp: iso(&image.timestamp),
-            })
-        })
-        .collect())
+    }))
 }
 
 /// `text` with the `like` wildcards `%` and `_` (and the escape `\`)
@@ -232,15 +279,6 @@ fn like_escape(text: &str) -> String {
 
 /// The collections that exist: uuid -> portable data hash (if selected).
 type Live = HashMap<String, Option<String>>;
-
-/// The listing's rows in order, and which of their collections exist
-/// (with their portable data hashes if `with_pdh`).
-fn fetch_listing(api: &ApiClient, with_pdh: bool) -> Result<(Vec<Image>, Live)> {
-    let (hash_links, repo_links) = fetch_docker_links(api)?;
-    let images = image_listing(hash_links, repo_links)?;
-    let existing = existing_collections(api, &images, with_pdh, None)?;
-    Ok((images, existing))
-}
 
 // ---------------------------------------------------------------------------
 // Output
@@ -277,33 +315,23 @@ pub fn layout_row(
     format!("{repo:<30}  {tag:<10}  {image_id:<12}  {collection:<29}  {created:<20}\n")
 }
 
-/// The rows that survive the existence check, rendered. Legacy formats
-/// each row as it writes it, so a row whose image id is not a string
-/// (a hash link with a null name) stops the listing there: the rows before
-/// it are printed, then the error.
-fn render_rows(images: &[Image], existing: &HashSet<String>) -> (String, Option<Error>) {
+/// The rows, rendered. Legacy formats each row as it writes it, so a row
+/// whose image id is not a string (a hash link with a null name) stops
+/// the listing there: the rows before it are printed, then the error.
+fn render_rows(rows: &[Listed]) -> (String, Option<Error>) {
     let mut text = String::new();
-    for image in images {
-        let Some(collection) = image.collection.as_deref() else {
-            continue;
-        };
-        if !existing.contains(collection) {
-            continue;
-        }
-        let Some(hash) = image.dockerhash.as_deref() else {
-            let problem = format!(
-                "a docker_image_hash link on collection {collection} has no name \
-                 (the legacy tool stops the listing here too)"
-            );
-            return (text, Some(bad_answer("links", problem)));
+    for row in rows {
+        let hash = match row.image_id() {
+            Ok(hash) => hash,
+            Err(e) => return (text, Some(e)),
         };
         let image_id: String = hash.chars().take(12).collect();
-        let created = format_c(&image.timestamp);
+        let created = format_c(&row.created);
         text.push_str(&layout_row(
-            &image.repo,
-            &image.tag,
+            &row.repo,
+            &row.tag,
             &image_id,
-            collection,
+            &row.collection,
             &created,
         ));
     }
@@ -324,26 +352,6 @@ fn bad_answer(resource: &str, problem: String) -> Error {
 
 /// The fields of a link the listing reads.
 const LINK_FIELDS: [&str; 5] = ["uuid", "created_at", "head_uuid", "name", "properties"];
-
-/// Both link classes, each in keyset order (`created_at asc, uuid asc`),
-/// listed side by side.
-fn fetch_docker_links(api: &ApiClient) -> Result<(Vec<Value>, Vec<Value>)> {
-    let class_listing = |class: &str| {
-        let select = LINK_FIELDS.iter().map(|f| f.to_string()).collect();
-        api.list_all::<Value>(
-            "links",
-            vec![json!(["link_class", "=", class])],
-            Some(select),
-        )
-    };
-    let (hash, repo) = std::thread::scope(|s| {
-        let hash = s.spawn(|| class_listing(HASH_CLASS));
-        let repo = class_listing(REPO_TAG_CLASS);
-        (hash.join(), repo)
-    });
-    let hash = hash.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-    Ok((hash, repo?))
-}
 
 /// The uuids of the listed collections that exist, are readable and are
 /// not trashed: legacy's `collections.list` with `uuid in [...]` (server
@@ -814,15 +822,15 @@ mod tests {
             link("r2", "gone", "b:1", CREATED, Some("2023-08-01T00:00:00Z")),
         ];
         let images = image_listing(hash, repo).unwrap();
-        let existing: HashSet<String> = ["c1".to_string()].into();
-        let (text, failure) = render_rows(&images, &existing);
+        let live =
+            |uuids: &[&str]| -> Live { uuids.iter().map(|u| (u.to_string(), None)).collect() };
+        let (text, failure) = render_rows(&keep_existing(images.clone(), &live(&["c1"])));
         assert_eq!(
             text,
             layout_row("a", "1", "sha256:01234", "c1", "Fri Sep  1 00:00:00 2023")
         );
         assert!(failure.is_none());
-        let existing: HashSet<String> = ["c1".to_string(), "c2".to_string()].into();
-        let (text, failure) = render_rows(&images, &existing);
+        let (text, failure) = render_rows(&keep_existing(images, &live(&["c1", "c2"])));
         assert_eq!(
             text,
             layout_row("a", "1", "sha256:01234", "c1", "Fri Sep  1 00:00:00 2023")
@@ -850,7 +858,7 @@ mod tests {
         )]
         .into();
         assert_eq!(
-            json_rows(&images, &existing).unwrap(),
+            json_rows(&keep_existing(images, &existing)).unwrap(),
             json!({"images": [{
                 "repo": "a/b", "tag": "1", "image_id": "sha256:0123456789abcdef",
                 "collection": "c1", "portable_data_hash": "d41d8cd98f00b204e9800998ecf8427e+0",

@@ -396,6 +396,14 @@ fn is_word(c: char) -> bool {
     c == '_' || c.is_alphanumeric()
 }
 
+impl fmt::Display for CollectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CollectionId::Uuid(text) | CollectionId::Pdh(text) => f.write_str(text),
+        }
+    }
+}
+
 impl CollectionId {
     /// A collection UUID or a portable data hash, exactly.
     pub fn parse(text: &str) -> Option<CollectionId> {

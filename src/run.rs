@@ -1,19 +1,41 @@
-//! The top of the pipeline: connect to the cluster, then either list the
-//! images or run the two phases of an upload.
+//! The command on top of the library: connect to the cluster, then either
+//! list the images or run the two phases of an upload.
 //!
 //! ```text
-//! Request::List    -> list::run
-//! Request::Upload  -> pipeline::run (ensure the collection, then the tags)
+//! Request::List    -> images::listing -> list::print
+//! Request::Upload  -> resolve the source and the target project
+//!                  -> images::from_{daemon,archive,collection}_with
+//!                       phase 1: ensure the image collection exists
+//!                       phase 2: ensure the metadata links exist
+//!                  -> print the collection UUID (or the plan, or the report)
 //! ```
+//!
+//! The upload steps are the ones the library's upload functions run
+//! (`images`), with the command's plan instead of a library one: the
+//! storage options, progress, resume, `--force` and `--dry-run`.
+//!
+//! The UUID is printed only once the links exist, so a failure never leaves
+//! a printed UUID of a half-made image. With `--silent` a fresh upload
+//! prints nothing (legacy). `--format=json` prints the report instead, even
+//! with `--silent`.
+//!
+//! `--dry-run` runs the same steps with every write left out: Keep blocks
+//! are hashed but not sent, and the collection and link creations go
+//! through the session, which skips them. What would have been made is
+//! printed as plan lines (or the JSON report).
 //!
 //! Everything that reads the process environment happens here (or below),
 //! never in the command-line parser.
 
 use std::io::Write;
+use std::path::Path;
 
-use crate::error::Result;
-use crate::pipeline::Context;
-use crate::request::Request;
+use crate::error::{Error, Result};
+use crate::images::{self, Made};
+use crate::log;
+use crate::pipeline::session::{resolve_owner, Context, Plan, Session};
+use crate::pipeline::{daemon, source};
+use crate::request::{ImageArg, Input, OutputFormat, Request, Source, SourceError, Upload};
 use crate::settings::Env;
 
 /// Carry out a parsed request. Output meant for stdout goes to `stdout`;
@@ -22,11 +44,124 @@ pub fn run(request: Request, stdout: &mut dyn Write) -> Result<()> {
     match request {
         Request::List(list) => {
             let cx = Context::connect(Env::from_process(), list.retries)?;
-            crate::list::run(&cx.api, list.format, stdout)
+            let listing = images::listing(&cx.api, list.format == OutputFormat::Json);
+            crate::list::print(list.format, listing, stdout)
         }
         Request::Upload(upload) => {
             let cx = Context::connect(Env::from_process(), upload.retries)?;
-            crate::pipeline::run(&cx, &upload, stdout)
+            self::upload(&cx, &upload, stdout)
         }
     }
+}
+
+/// Ensure the image collection exists, then its tags; print its UUID (or
+/// the report).
+fn upload(cx: &Context, upload: &Upload, stdout: &mut dyn Write) -> Result<()> {
+    log::set_silent(upload.silent);
+    refuse_directory(&upload.source)?;
+    // A FIFO (`--source=<(docker save img)`) counts as a file too.
+    let upload = upload
+        .clone()
+        .resolve_input(|p| p.exists() && !p.is_dir())?;
+    let made = ensure_image(cx, &upload)?;
+    // Legacy: with --silent a fresh upload does not print its UUID (an
+    // image found in Arvados, or a collection source, is always printed).
+    let uuid_line = !(upload.silent && made.ensured.is_fresh());
+    finish(&upload, made, uuid_line, stdout)
+}
+
+/// Both phases, from the source the request names: the Docker daemon, an
+/// archive (file or standard input), or a collection.
+fn ensure_image(cx: &Context, upload: &Upload) -> Result<Made> {
+    match &upload.source {
+        Source::Daemon(image) => from_daemon(cx, upload, image),
+        Source::Given {
+            input: Input::Collection(id),
+            repo_tag,
+        } => {
+            // The target is resolved there: with --project-uuid=source it
+            // is only known once the collection is read.
+            let session = Session::open(cx, upload)?;
+            let (_, made) = images::from_collection_with(
+                &session,
+                &upload.project,
+                id,
+                repo_tag.as_ref(),
+                None,
+                |owner| Plan::new(upload, owner),
+            )?;
+            Ok(made)
+        }
+        Source::Given { input, repo_tag } => {
+            let session = Session::open(cx, upload)?;
+            let plan = Plan::new(upload, resolve_owner(&session.api, &upload.project)?);
+            let archive = source::ArchiveInput::open(input)?;
+            images::from_archive_with(&session, &plan, archive, repo_tag.as_ref())
+        }
+    }
+}
+
+/// Both phases from the Docker daemon. Docker (`--pull`, `docker image
+/// inspect`) answers while the cluster is asked for its discovery document
+/// and the owner: an image already in Arvados then costs little more than
+/// the slower of the two.
+fn from_daemon(cx: &Context, upload: &Upload, image: &ImageArg) -> Result<Made> {
+    std::thread::scope(|s| {
+        // A pull changes the Docker daemon: not in a dry run.
+        let pull = upload.pull && !upload.dry_run;
+        if upload.pull && upload.dry_run {
+            log::info(&format!(
+                "--dry-run: not pulling {}; planning with the image Docker has now",
+                daemon::describe(image)
+            ));
+        }
+        let force = upload.force;
+        let local = s.spawn(move || daemon::resolve_local(image, pull, force));
+        let session = Session::open(cx, upload)?;
+        let plan = Plan::new(upload, resolve_owner(&session.api, &upload.project)?);
+        let local = local
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        images::from_daemon_with(&session, &plan, image, local)
+    })
+}
+
+/// Prints the outcome: the collection UUID (legacy), the plan of a dry
+/// run, or the JSON report.
+fn finish(upload: &Upload, made: Made, uuid_line: bool, stdout: &mut dyn Write) -> Result<()> {
+    let report = made.report(upload.dry_run);
+    let text = match (upload.format, upload.dry_run) {
+        (OutputFormat::Json, _) => report.json(),
+        (OutputFormat::Text, true) => report.plan_lines(),
+        (OutputFormat::Text, false) if uuid_line => {
+            format!("{}\n", report.collection.uuid.unwrap_or_default())
+        }
+        (OutputFormat::Text, false) => String::new(),
+    };
+    stdout
+        .write_all(text.as_bytes())
+        .map_err(|source| Error::Input {
+            what: "standard output".into(),
+            source,
+        })
+}
+
+/// A directory given as `--source` (by mistake for the file inside it) is
+/// refused by name, rather than as "no such file" or a read error.
+fn refuse_directory(source: &Source) -> Result<()> {
+    let path = match source {
+        Source::Given {
+            input: Input::Auto(arg),
+            ..
+        } => Path::new(arg),
+        Source::Given {
+            input: Input::File(path),
+            ..
+        } => path.as_path(),
+        _ => return Ok(()),
+    };
+    if path.is_dir() {
+        return Err(SourceError::Directory(path.to_path_buf()).into());
+    }
+    Ok(())
 }

@@ -141,6 +141,27 @@ fn upload_then_search_by_name_hash_and_either() {
     );
     let fallback = images::search_images(&api, &id1[7..19], None).unwrap();
     assert_eq!(fallback, by_hash);
+
+    // Everything: both tags, the preferred first, with the collections'
+    // portable data hashes; the same records the searches gave.
+    let all = images::list_images(&api, None).unwrap();
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert!(
+        all.contains(&by_tag[0]) && all.contains(&by_hash[0]),
+        "{all:?}"
+    );
+    for record in &all {
+        let report = [&r1, &r2]
+            .into_iter()
+            .find(|r| r.collection.uuid.as_deref() == Some(record.collection.as_str()))
+            .expect("a listed collection is one uploaded here");
+        assert_eq!(
+            record.portable_data_hash,
+            report.collection.portable_data_hash
+        );
+    }
+    let other = project(&sim, "empty");
+    assert!(images::list_images(&api, Some(&other)).unwrap().is_empty());
 }
 
 #[test]

@@ -849,20 +849,22 @@ mod tests {
 
     #[test]
     fn retries_sleep_below_doubling_limits_then_give_up() {
-        let clock = FakeClock::new();
-        let mut calls = 0;
-        let r: Result<()> = with_retries(3, &clock, || {
-            calls += 1;
-            Err((
-                Error::NoKeepServices {
+        // Every attempt fails, retryable or not; the number of attempts.
+        let failing = |clock: &FakeClock, retryable: bool| {
+            let mut calls = 0;
+            let r: Result<()> = with_retries(3, clock, || {
+                calls += 1;
+                let e = Error::NoKeepServices {
                     request_id: "r".into(),
                     problem: "x".into(),
-                },
-                true,
-            ))
-        });
-        assert!(r.is_err());
-        assert_eq!(calls, 4);
+                };
+                Err((e, retryable))
+            });
+            assert!(r.is_err());
+            calls
+        };
+        let clock = FakeClock::new();
+        assert_eq!(failing(&clock, true), 4);
         let sleeps = clock.sleeps();
         assert_eq!(sleeps.len(), 3);
         for (k, s) in sleeps.iter().enumerate() {
@@ -870,19 +872,7 @@ mod tests {
         }
         // Not retryable: one call, no sleep.
         let clock = FakeClock::new();
-        let mut calls = 0;
-        let r: Result<()> = with_retries(3, &clock, || {
-            calls += 1;
-            Err((
-                Error::NoKeepServices {
-                    request_id: "r".into(),
-                    problem: "x".into(),
-                },
-                false,
-            ))
-        });
-        assert!(r.is_err());
-        assert_eq!(calls, 1);
+        assert_eq!(failing(&clock, false), 1);
         assert!(clock.sleeps().is_empty());
         // Success after one failure.
         let mut calls = 0;

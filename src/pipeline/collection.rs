@@ -5,7 +5,7 @@
 //! one ("already in Arvados", legacy S4), a copy of an existing one's
 //! manifest into the target project (no bytes moved), or a fresh one made
 //! from an upload, created in one call with its final name, owner and
-//! properties. [`ensure_from_archive`] is the archive source (a file or
+//! properties. [`ensure_from_archive_input`] is the archive source (a file or
 //! standard input) on top of that.
 
 use serde_json::{json, Value};
@@ -20,7 +20,7 @@ use crate::arvados::upload::Uploaded;
 use crate::error::Result;
 use crate::log;
 use crate::progress;
-use crate::request::{Input, RepoTag, Storage};
+use crate::request::{RepoTag, Storage};
 
 /// Link class of the image id link.
 pub const HASH: &str = "docker_image_hash";
@@ -543,16 +543,6 @@ pub fn create_fresh_recording(
 /// out to be in Arvados already, that is adopted instead (the uploaded
 /// blocks are harmless). A regular file's upload keeps a resume checkpoint
 /// (checkpoint.rs), removed once the collection exists.
-pub fn ensure_from_archive(
-    cx: &Session,
-    plan: &Plan,
-    input: &Input,
-    given: Option<&RepoTag>,
-) -> Result<Ensured> {
-    ensure_from_archive_input(cx, plan, source::ArchiveInput::open(input)?, given)
-}
-
-/// [`ensure_from_archive`] of an opened archive.
 pub fn ensure_from_archive_input(
     cx: &Session,
     plan: &Plan,
