@@ -412,6 +412,21 @@ pub fn find_or_create_image(
     )?;
     Ok(made.report(false))
 }
+
+/// Streams an image archive (as `docker save` writes it) into Keep,
+/// checking every byte, then makes sure `project` holds its collection
+/// and links, named `name` or else by the archive's single `RepoTags`
+/// entry. An image already in Arvados is not stored again (the archive is
+/// still read to its end); nothing is created for an archive that fails
+/// the checks.
+///
+/// ```no_run
+/// # use arv_keepdocker::images::{self, ApiClient, KeepClient};
+/// # fn demo(api: &ApiClient, keep: KeepClient) -> images::Result<()> {
+/// let archive = std::fs::File::open("tool.tar").expect("the archive");
+/// let made = images::upload_archive(api, keep, "zzzzz-j7d0g-0123456789abcde", archive,
+///                                   Some("lab/tool:2.1"))?;
+/// # Ok(()) }
 /// ```
 pub fn upload_archive<R: Read + Send + 'static>(
     api: &ApiClient,
@@ -472,6 +487,8 @@ fn record(row: &list::Listed) -> crate::error::Result<ImageRecord> {
     })
 }
 
+/// The plan of a library upload into `project`: no resume checkpoint, no
+/// progress.
 fn library_plan(session: &Session, project: &str) -> Result<Plan> {
     let owner = resolve_owner(&session.api, &Project::Uuid(project.to_string()))?;
     Ok(Plan::library(owner))
@@ -559,6 +576,7 @@ pub(crate) fn from_collection_with(
     Ok((plan, made))
 }
 
+/// `repo[:tag]` split at the tag; `None` for no tag.
 fn split_name(name: &str) -> Result<(&str, Option<&str>)> {
     let bad = || ImageError::InvalidArgument(format!("{name:?} is not an image name"));
     if name.is_empty() || name.contains(char::is_whitespace) {
