@@ -31,6 +31,8 @@
 //! lock          the per-image lock file
 //! error         the crate's error enum and its messages
 //! log           log records and the sink they go to
+//! net           what the HTTP clients share: clock, PEM bundles, transport
+//!               failures, percent-encoding
 //! timestamp     the legacy timestamp parse and dates
 //! ```
 //!
@@ -49,6 +51,7 @@ pub mod images;
 pub(crate) mod list;
 pub(crate) mod lock;
 pub(crate) mod log;
+pub(crate) mod net;
 pub(crate) mod pipeline;
 pub(crate) mod progress;
 #[allow(dead_code)] // until the command parses docker:// (issue 15)
@@ -102,7 +105,7 @@ mod layering {
 
     /// Top-level modules, lowest first; one line per layer.
     const LAYERS: &[&[&str]] = &[
-        &["timestamp", "fuzzing"],
+        &["timestamp", "fuzzing", "net"],
         &["log"],
         &["request", "reference"],
         &["docker"],
