@@ -274,12 +274,21 @@ mod tests {
 
     const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-    /// reference -> (registry, repository, tag, digest, local name)
+    /// reference, registry, repository, tag, digest, local name
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+    );
+
     #[test]
     fn references_are_normalised_as_docker_does() {
         let digest_ref = format!("ubuntu@{D}");
         let both = format!("ghcr.io/org/tool:2.1@{D}");
-        let cases: &[(&str, &str, &str, Option<&str>, Option<&str>, Option<&str>)] = &[
+        let cases: &[Case] = &[
             (
                 "ubuntu",
                 "docker.io",
