@@ -79,7 +79,7 @@ pub mod internal {
     }
 
     pub mod log {
-        pub use crate::log::{error, log, set_sink, stderr_sink, Level};
+        pub use crate::log::{error, log, set_debug, set_sink, stderr_sink, Level};
     }
 
     pub mod arvados {
@@ -92,6 +92,14 @@ pub mod internal {
 
     pub mod settings {
         pub use crate::settings::{ClientConfig, Env, Settings};
+    }
+
+    pub mod registry {
+        pub use crate::reference::{BadReference, Reference};
+        pub use crate::registry::{
+            BlobSource, Descriptor, Platform, PullOptions, Registry, RegistryError, Resolved,
+            LOGGER,
+        };
     }
 }
 
