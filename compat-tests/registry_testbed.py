@@ -367,7 +367,8 @@ class _BlobHostHandler(_Handler):
 
 class FaultProxy(_Server):
     """A plain-HTTP proxy in front of ``upstream`` (``http://HOST:PORT``)
-    that breaks the blobs named in ``self.faults`` ({digest: mode}):
+    that breaks the blobs named in ``self.faults`` ({digest: mode}), or the
+    manifests (keyed by the tag or digest asked for):
 
     * ``corrupt``: one byte in the middle flipped;
     * ``truncate``: half the blob, with an honest short Content-Length;
@@ -424,7 +425,9 @@ class _ProxyHandler(_Handler):
     def do_GET(self):
         server = self.server.owner
         path = urllib.parse.urlsplit(self.path).path
-        digest = path.rsplit("/", 1)[-1] if "/blobs/" in path else None
+        # Faults are keyed by blob digest, or by the tag or digest a
+        # manifest is asked for.
+        digest = path.rsplit("/", 1)[-1] if ("/blobs/" in path or "/manifests/" in path) else None
         with server.lock:
             mode = server.faults.get(digest)
             count = server.seen.get(digest, 0)

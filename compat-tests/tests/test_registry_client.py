@@ -332,6 +332,30 @@ def test_corrupt_blob(registries, probe, anonymous_proxy):
     assert error.endswith(", expected %s" % layer)
 
 
+def test_a_corrupt_config_blob(registries, probe, anonymous_proxy):
+    image = registries.content["plain"]
+    anonymous_proxy.faults[image.image_id] = "corrupt"
+    error = probe.fail("%s/kdtest/plain:v1" % anonymous_proxy.address)
+    assert error.startswith(
+        "blob %s of %s/kdtest/plain: the bytes received have digest sha256:" % (image.image_id, anonymous_proxy.address)
+    ), error
+
+
+def test_a_manifest_that_does_not_match_its_digest(registries, probe, anonymous_proxy):
+    image = registries.content["plain"]
+    digest = image.manifest_digest
+    anonymous_proxy.faults[digest] = "corrupt"
+    reference = "%s/kdtest/plain@%s" % (anonymous_proxy.address, digest)
+    error = probe.fail(reference)
+    assert error.startswith("manifest %s of %s: the bytes received have digest sha256:" % (digest, reference)), error
+    assert error.endswith(", expected %s" % digest)
+    # The manifest an index names is checked the same way.
+    amd64 = registries.content["multi-amd64"].manifest_digest
+    anonymous_proxy.faults[amd64] = "corrupt"
+    error = probe.fail("%s/kdtest/multi:v1" % anonymous_proxy.address)
+    assert error.startswith("manifest %s of %s/kdtest/multi:v1: the bytes received" % (amd64, anonymous_proxy.address))
+
+
 def test_truncated_blob(registries, probe, anonymous_proxy):
     image = registries.content["plain"]
     layer = image.layers[0]

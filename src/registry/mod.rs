@@ -506,6 +506,25 @@ mod tests {
     }
 
     #[test]
+    fn registry_errors_come_back_out_of_io_errors() {
+        let e = std::io::Error::other(RegistryError::SizeMismatch {
+            what: "blob b".into(),
+            expected: 2,
+            actual: 1,
+        });
+        assert!(matches!(
+            RegistryError::from_io(e),
+            RegistryError::SizeMismatch {
+                expected: 2,
+                actual: 1,
+                ..
+            }
+        ));
+        let e = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        assert!(matches!(RegistryError::from_io(e), RegistryError::Other(_)));
+    }
+
+    #[test]
     fn every_error_is_one_line() {
         let errors = [
             RegistryError::PlatformNotOffered {
