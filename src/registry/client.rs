@@ -973,6 +973,140 @@ mod tests {
         assert!(!client.plain_http_allowed("example.com"));
     }
 
+    /// A one-request-per-connection HTTP server answering `answers` in
+    /// turn; returns its `host:port` and the requests' heads.
+    fn serve(answers: Vec<String>) -> (String, Arc<Mutex<Vec<String>>>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for answer in answers {
+                let (mut conn, _) = listener.accept().unwrap();
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                log.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&head).into_owned());
+                let _ = conn.write_all(answer.as_bytes());
+            }
+        });
+        (address, seen)
+    }
+
+    fn answer(status: &str, headers: &[&str], body: &str) -> String {
+        let mut out = format!(
+            "HTTP/1.1 {status}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for h in headers {
+            out.push_str(h);
+            out.push_str("\r\n");
+        }
+        out.push_str("\r\n");
+        out.push_str(body);
+        out
+    }
+
+    fn repo_at(
+        client: &Client,
+        address: &str,
+        challenge: Challenge,
+        credential: Option<Credential>,
+    ) -> Repo {
+        Repo {
+            host: Arc::new(Host {
+                registry: address.to_string(),
+                base: format!("http://{address}"),
+                agent: client.agent_for(address).unwrap(),
+                challenge,
+                credential,
+            }),
+            repository: "kd/x".into(),
+            token: Mutex::new(None),
+        }
+    }
+
+    #[test]
+    fn retry_after_is_obeyed_and_bounded() {
+        let clock = Arc::new(crate::net::testing::FakeClock::new());
+        let options = PullOptions {
+            retries: 3,
+            max_retry_after: Some(Duration::from_secs(30)),
+            ..PullOptions::default()
+        };
+        let client = Client::new(options, clock.clone());
+        let (address, seen) = serve(vec![
+            answer("429 Too Many Requests", &["Retry-After: 7"], ""),
+            answer("429 Too Many Requests", &["Retry-After: 100"], ""),
+            answer("200 OK", &[], "ok"),
+        ]);
+        let repo = repo_at(&client, &address, Challenge::None, None);
+        let response = client.get(&repo, "/v2/", None, None, "the test").unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(
+            clock.sleeps(),
+            [Duration::from_secs(7), Duration::from_secs(30)]
+        );
+        assert_eq!(seen.lock().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn server_errors_are_retried_then_reported() {
+        let clock = Arc::new(crate::net::testing::FakeClock::new());
+        let options = PullOptions {
+            retries: 2,
+            ..PullOptions::default()
+        };
+        let client = Client::new(options, clock.clone());
+        let body = r#"{"errors": [{"code": "UNAVAILABLE", "message": "try later"}]}"#;
+        let (address, seen) = serve(vec![answer("503 Service Unavailable", &[], body); 3]);
+        let repo = repo_at(&client, &address, Challenge::None, None);
+        let e = client
+            .get(&repo, "/v2/kd/x/manifests/v1", None, None, "manifest v1")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("registry {address} answered 503 for manifest v1: UNAVAILABLE: try later")
+        );
+        assert_eq!(seen.lock().unwrap().len(), 3);
+        let sleeps = clock.sleeps();
+        assert_eq!(sleeps.len(), 2);
+        assert!(
+            sleeps[0] >= FIRST_BACKOFF && sleeps[1] >= FIRST_BACKOFF * 2,
+            "{sleeps:?}"
+        );
+    }
+
+    #[test]
+    fn redirects_keep_the_credentials_at_home() {
+        let client = Client::new(PullOptions::default(), Arc::new(crate::net::SystemClock));
+        let (elsewhere, seen_elsewhere) = serve(vec![answer("200 OK", &[], "blob")]);
+        let (home, seen_home) = serve(vec![answer(
+            "307 Temporary Redirect",
+            &[&format!("Location: http://{elsewhere}/b?sig=1")],
+            "",
+        )]);
+        let credential = Credential::Basic {
+            user: "u".into(),
+            password: "p".into(),
+        };
+        let repo = repo_at(&client, &home, Challenge::Basic, Some(credential));
+        let response = client
+            .get(&repo, "/v2/kd/x/blobs/b", None, None, "blob b")
+            .unwrap();
+        assert_eq!(response.into_body().read_to_string().unwrap(), "blob");
+        let home_head = seen_home.lock().unwrap()[0].to_ascii_lowercase();
+        assert!(home_head.contains("authorization: basic "), "{home_head}");
+        let other_head = seen_elsewhere.lock().unwrap()[0].to_ascii_lowercase();
+        assert!(other_head.starts_with("get /b?sig=1 "), "{other_head}");
+        assert!(!other_head.contains("authorization"), "{other_head}");
+    }
+
     #[test]
     fn retry_after_takes_seconds_or_a_date() {
         assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
