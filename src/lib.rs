@@ -26,6 +26,11 @@
 //!               (links.rs)
 //! docker/       the daemon (engine.rs over its socket, cli.rs through the
 //!               docker command, client.rs choosing), archives (archive/)
+//! registry/     pulling from registries: challenges and credentials
+//!               (auth.rs), requests, tokens, retries (client.rs), manifests
+//!               and platforms (manifest.rs), the checked blob reader
+//!               (blob.rs)
+//! reference     `docker://` references, parsed as Docker does
 //! progress      the progress line and arv-put's machine format
 //! settings      settings.conf and the ARVADOS_* environment
 //! lock          the per-image lock file
