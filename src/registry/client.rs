@@ -482,14 +482,14 @@ impl Client {
         let mut redirects = 0;
         loop {
             let same_origin = origin_of(&url).as_deref() == Some(origin.as_str());
-            let mut request = host.agent.get(&url);
+            // Bytes as stored: a Content-Encoding would make the lengths
+            // and ranges we check those of other bytes.
+            let mut request = host.agent.get(&url).header("Accept-Encoding", "identity");
             if let Some(accept) = accept {
                 request = request.header("Accept", accept);
             }
             if let Some(from) = range_from {
-                request = request
-                    .header("Range", format!("bytes={from}-"))
-                    .header("Accept-Encoding", "identity");
+                request = request.header("Range", format!("bytes={from}-"));
             }
             // The registry's credentials go to the registry only: a
             // redirect to blob storage elsewhere gets none.
