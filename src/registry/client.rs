@@ -1108,6 +1108,62 @@ mod tests {
     }
 
     #[test]
+    fn an_expired_token_is_renewed_once() {
+        let client = Client::new(PullOptions::default(), Arc::new(crate::net::SystemClock));
+        let unauthorized = answer(
+            "401 Unauthorized",
+            &[],
+            r#"{"errors": [{"code": "UNAUTHORIZED", "message": "token expired"}]}"#,
+        );
+        let (address, seen) = serve(vec![
+            answer("200 OK", &[], r#"{"token": "t1"}"#),
+            unauthorized.clone(),
+            answer("200 OK", &[], r#"{"access_token": "t2"}"#),
+            answer("200 OK", &[], "manifest"),
+            unauthorized.clone(),
+            answer("200 OK", &[], r#"{"token": "t3"}"#),
+            unauthorized,
+        ]);
+        let challenge = Challenge::Bearer {
+            realm: format!("http://{address}/token"),
+            service: Some("svc".into()),
+        };
+        let repo = repo_at(&client, &address, challenge, None);
+        let response = client
+            .get(&repo, "/v2/kd/x/manifests/v1", None, None, "m")
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let e = client
+            .get(&repo, "/v2/kd/x/manifests/v1", None, None, "m")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("registry {address} refused access to kd/x: UNAUTHORIZED: token expired")
+        );
+        let seen = seen.lock().unwrap();
+        let lines: Vec<&str> = seen.iter().map(|h| h.lines().next().unwrap()).collect();
+        assert_eq!(
+            lines,
+            [
+                "GET /token?scope=repository%3Akd%2Fx%3Apull&service=svc HTTP/1.1",
+                "GET /v2/kd/x/manifests/v1 HTTP/1.1",
+                "GET /token?scope=repository%3Akd%2Fx%3Apull&service=svc HTTP/1.1",
+                "GET /v2/kd/x/manifests/v1 HTTP/1.1",
+                "GET /v2/kd/x/manifests/v1 HTTP/1.1",
+                "GET /token?scope=repository%3Akd%2Fx%3Apull&service=svc HTTP/1.1",
+                "GET /v2/kd/x/manifests/v1 HTTP/1.1",
+            ]
+        );
+        assert!(seen[1]
+            .to_ascii_lowercase()
+            .contains("authorization: bearer t1"));
+        assert!(seen[3]
+            .to_ascii_lowercase()
+            .contains("authorization: bearer t2"));
+        assert!(!seen[0].to_ascii_lowercase().contains("authorization"));
+    }
+
+    #[test]
     fn retry_after_takes_seconds_or_a_date() {
         assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
         assert_eq!(
