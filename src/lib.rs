@@ -32,11 +32,18 @@
 //!               (links.rs)
 //! docker/       the daemon (engine.rs over its socket, cli.rs through the
 //!               docker command, client.rs choosing), archives (archive/)
+//! registry/     pulling from registries: challenges and credentials
+//!               (auth.rs), requests, tokens, retries (client.rs), manifests
+//!               and platforms (manifest.rs), the checked blob reader
+//!               (blob.rs)
+//! reference     `docker://` references, parsed as Docker does
 //! progress      the progress line and arv-put's machine format
 //! settings      settings.conf and the ARVADOS_* environment
 //! lock          the per-image lock file
 //! error         the crate's error enum and its messages
 //! log           log records and the sink they go to
+//! net           what the HTTP clients share: clock, PEM bundles, transport
+//!               failures, percent-encoding
 //! timestamp     the legacy timestamp parse and dates
 //! ```
 //!
@@ -55,6 +62,7 @@ pub mod images;
 pub(crate) mod list;
 pub(crate) mod lock;
 pub(crate) mod log;
+pub(crate) mod net;
 pub(crate) mod pipeline;
 pub(crate) mod progress;
 #[allow(dead_code)] // until the command parses docker:// (issue 15)
@@ -82,7 +90,7 @@ pub mod internal {
     }
 
     pub mod log {
-        pub use crate::log::{error, log, set_sink, stderr_sink, Level};
+        pub use crate::log::{error, log, set_debug, set_sink, stderr_sink, Level};
     }
 
     pub mod arvados {
@@ -96,6 +104,14 @@ pub mod internal {
     pub mod settings {
         pub use crate::settings::{ClientConfig, Env, Settings};
     }
+
+    pub mod registry {
+        pub use crate::reference::{BadReference, Reference};
+        pub use crate::registry::{
+            BlobSource, Descriptor, Platform, PullOptions, Registry, RegistryError, Resolved,
+            LOGGER,
+        };
+    }
 }
 
 /// The layers of the crate: a module may use only modules of lower layers
@@ -108,7 +124,7 @@ mod layering {
 
     /// Top-level modules, lowest first; one line per layer.
     const LAYERS: &[&[&str]] = &[
-        &["timestamp", "fuzzing"],
+        &["timestamp", "fuzzing", "net"],
         &["log"],
         &["request", "reference"],
         &["docker"],

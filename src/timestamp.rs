@@ -322,7 +322,7 @@ fn iso_week_to_ymd(
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (any year).
-fn days_from_civil(year: i32, month: u32, day: u32) -> i64 {
+pub fn days_from_civil(year: i32, month: u32, day: u32) -> i64 {
     let y = i64::from(year) - i64::from(month <= 2);
     let era = y.div_euclid(400);
     let yoe = y - era * 400;

@@ -14,14 +14,29 @@
 //! The pipeline (`pipeline::registry`) turns a `Resolved` and its blobs into
 //! the archive `docker save` would write, straight into Keep.
 //!
-//! INTERFACE STUB: the types below are the contract between the registry
-//! client and the pipeline step; the bodies are filled in by the registry
-//! client's work.
+//! Files: `auth.rs` (challenges and credentials), `client.rs` (hosts,
+//! requests, retries, redirects, tokens), `manifest.rs` (media types,
+//! manifests, platform choice), `blob.rs` (the checked, resuming blob
+//! reader).
+
+mod auth;
+mod blob;
+mod client;
+mod manifest;
 
 use std::fmt;
 use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 pub use crate::reference::Reference;
+use crate::settings::Env;
+
+/// The logger of the registry client's DEBUG lines.
+pub const LOGGER: &str = "arvados.keepdocker.registry";
+
+/// Docker's directory of per-registry CA certificates.
+pub const DOCKER_CERTS_DIR: &str = "/etc/docker/certs.d";
 
 /// An OS/architecture pair an index is resolved to (`linux/amd64`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,6 +77,13 @@ pub struct Resolved {
     pub layers: Vec<Descriptor>,
 }
 
+impl Resolved {
+    /// The image id: the config digest, as `docker load` reports it.
+    pub fn image_id(&self) -> &str {
+        &self.config_descriptor.digest
+    }
+}
+
 /// Opens blobs of one repository. Implemented by the registry client, and
 /// by test doubles that serve blobs from memory or a directory.
 pub trait BlobSource: Sync {
@@ -75,39 +97,287 @@ pub trait BlobSource: Sync {
 /// naming the registry, repository or blob concerned.
 #[derive(Debug)]
 pub enum RegistryError {
-    /// Placeholder until the client lands; replaced by precise variants.
+    /// No connection could be made (after the retries).
+    Unreachable { registry: String, problem: String },
+    /// TLS failed: most often a certificate that does not verify.
+    Tls { registry: String, problem: String },
+    /// A plain-HTTP URL for a host that is neither loopback nor an
+    /// `--insecure-registry` one (a registry, a redirect, a token realm).
+    PlainHttp { registry: String, host: String },
+    /// config.json or a credential helper failed.
+    Credentials { registry: String, problem: String },
+    /// The registry wants a login and there are no credentials for it.
+    AuthRequired {
+        registry: String,
+        repository: String,
+    },
+    /// The registry (or its token server) refused the credentials.
+    AuthRefused {
+        registry: String,
+        repository: String,
+        user: Option<String>,
+        detail: String,
+    },
+    /// No manifest (or no repository) of that name.
+    ManifestUnknown { reference: String, detail: String },
+    /// A blob the manifest names is not in the registry.
+    BlobUnknown {
+        registry: String,
+        repository: String,
+        digest: String,
+    },
+    /// Bytes whose sha256 is not the one expected (`what` names them).
+    DigestMismatch {
+        what: String,
+        expected: String,
+        actual: String,
+    },
+    /// More or fewer bytes than the descriptor says.
+    SizeMismatch {
+        what: String,
+        expected: u64,
+        actual: u64,
+    },
+    /// A blob's connection was cut and could not be resumed.
+    Cut {
+        what: String,
+        at: u64,
+        size: u64,
+        problem: String,
+    },
+    /// A schema 1 manifest.
+    Schema1 { reference: String },
+    /// A manifest we cannot read.
+    BadManifest { reference: String, problem: String },
+    /// An index with no image for the platform asked for.
+    PlatformNotOffered {
+        reference: String,
+        wanted: String,
+        offered: Vec<String>,
+    },
+    /// 429 after every retry.
+    TooManyRequests { registry: String, what: String },
+    /// Any other answer we cannot use.
+    Server {
+        registry: String,
+        what: String,
+        status: u16,
+        message: String,
+    },
+    /// For `BlobSource` implementations other than the registry client
+    /// (test doubles).
     Other(String),
 }
 
 impl fmt::Display for RegistryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use RegistryError::*;
         match self {
-            RegistryError::Other(text) => write!(f, "{text}"),
+            Unreachable { registry, problem } => {
+                write!(f, "cannot reach registry {registry}: {problem}")
+            }
+            Tls { registry, problem } => write!(
+                f,
+                "TLS failure talking to registry {registry}: {problem} (is its CA certificate in \
+                 SSL_CERT_FILE or {DOCKER_CERTS_DIR}/{registry}/ca.crt?)"
+            ),
+            PlainHttp { registry, host } => write!(
+                f,
+                "registry {registry}: refusing plain HTTP to {host}: only loopback hosts and \
+                 hosts given with --insecure-registry may be reached without TLS"
+            ),
+            Credentials { registry, problem } => {
+                write!(
+                    f,
+                    "cannot get the credentials for registry {registry}: {problem}"
+                )
+            }
+            AuthRequired {
+                registry,
+                repository,
+            } => write!(
+                f,
+                "registry {registry} requires a login to pull {repository}, and no credentials \
+                 for it were found (run `docker login {registry}`, or check DOCKER_CONFIG)"
+            ),
+            AuthRefused {
+                registry,
+                repository,
+                user,
+                detail,
+            } => {
+                match user {
+                    Some(user) => write!(
+                        f,
+                        "registry {registry} refused the credentials of user {user:?} for {repository}"
+                    )?,
+                    None => write!(f, "registry {registry} refused access to {repository}")?,
+                }
+                if !detail.is_empty() {
+                    write!(f, ": {detail}")?;
+                }
+                Ok(())
+            }
+            ManifestUnknown { reference, detail } => {
+                write!(f, "{reference}: no such image in the registry")?;
+                if !detail.is_empty() {
+                    write!(f, " ({detail})")?;
+                }
+                Ok(())
+            }
+            BlobUnknown {
+                registry,
+                repository,
+                digest,
+            } => write!(
+                f,
+                "registry {registry} has no blob {digest} in {repository} (the manifest names it)"
+            ),
+            DigestMismatch {
+                what,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "{what}: the bytes received have digest {actual}, expected {expected}"
+            ),
+            SizeMismatch {
+                what,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "{what}: the registry sent {actual} bytes, expected {expected}"
+            ),
+            Cut {
+                what,
+                at,
+                size,
+                problem,
+            } => write!(
+                f,
+                "{what}: the transfer stopped after {at} of {size} bytes and could not be \
+                 resumed: {problem}"
+            ),
+            Schema1 { reference } => write!(
+                f,
+                "{reference} is a schema 1 manifest, which is not supported (Docker no longer \
+                 pulls them either): push the image again with a current tool"
+            ),
+            BadManifest { reference, problem } => {
+                write!(f, "{reference}: unusable manifest: {problem}")
+            }
+            PlatformNotOffered {
+                reference,
+                wanted,
+                offered,
+            } => write!(
+                f,
+                "{reference} has no image for platform {wanted}; it offers {} (choose one with \
+                 --platform)",
+                if offered.is_empty() {
+                    "none".to_string()
+                } else {
+                    offered.join(", ")
+                }
+            ),
+            TooManyRequests { registry, what } => write!(
+                f,
+                "registry {registry} still answered 429 Too Many Requests for {what} after \
+                 every retry: try again later"
+            ),
+            Server {
+                registry,
+                what,
+                status,
+                message,
+            } => {
+                write!(f, "registry {registry} answered {status} for {what}")?;
+                if !message.is_empty() {
+                    write!(f, ": {message}")?;
+                }
+                Ok(())
+            }
+            Other(text) => write!(f, "{text}"),
         }
     }
 }
 
 impl std::error::Error for RegistryError {}
 
-/// How to reach registries: retries, `--insecure-registry` hosts.
+impl RegistryError {
+    /// The registry error a blob reader's I/O error carries (a blob reader
+    /// reports a digest or size mismatch, or a cut it could not resume, as
+    /// an `io::Error` wrapping one); other I/O errors become `Other`.
+    pub fn from_io(e: std::io::Error) -> RegistryError {
+        blob::unwrap_error(e)
+    }
+}
+
+/// How to reach registries: retries, `--insecure-registry` hosts, TLS
+/// roots and where credentials are.
 #[derive(Clone, Debug, Default)]
 pub struct PullOptions {
-    /// Retries for each request (`--retries`).
+    /// Retries for each request (`--retries`), and resumes of each blob.
     pub retries: u32,
     /// Hosts (`HOST[:PORT]`) that may be reached over plain HTTP besides
     /// loopback ones.
     pub insecure_registries: Vec<String>,
+    /// The directory of the docker CLI's `config.json` (`$DOCKER_CONFIG`,
+    /// else `~/.docker`); `None`: no credentials.
+    pub docker_config: Option<PathBuf>,
+    /// The CA bundle to verify registries against (`SSL_CERT_FILE`, else
+    /// the system bundle); `None`: the built-in Mozilla roots.
+    pub ca_file: Option<PathBuf>,
+    /// Docker's per-registry CA directory: every `*.crt` in
+    /// `DIR/HOST[:PORT]/` is trusted too for that registry. `None`: none.
+    pub certs_dir: Option<PathBuf>,
+    /// The longest `Retry-After` obeyed (a longer one is cut to this);
+    /// `None`: 60 s.
+    pub max_retry_after: Option<std::time::Duration>,
 }
 
-/// A client for the registries images are pulled from.
+impl PullOptions {
+    /// The options the environment gives, as the docker CLI reads it:
+    /// `DOCKER_CONFIG` (else `$HOME/.docker`), `SSL_CERT_FILE` (else the
+    /// system bundle), and `/etc/docker/certs.d`.
+    pub fn from_env(env: &Env, retries: u32, insecure_registries: Vec<String>) -> PullOptions {
+        let docker_config = env
+            .get("DOCKER_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| {
+                env.get("HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(|home| PathBuf::from(home).join(".docker"))
+            });
+        PullOptions {
+            retries,
+            insecure_registries,
+            docker_config,
+            ca_file: crate::settings::ca_bundle_path(env),
+            certs_dir: Some(PathBuf::from(DOCKER_CERTS_DIR)),
+            max_retry_after: None,
+        }
+    }
+}
+
+/// A client for the registries images are pulled from. Blobs
+/// ([`BlobSource::open_blob`]) are read from the repository of the last
+/// [`Registry::resolve`].
 pub struct Registry {
-    _options: PullOptions,
+    client: Arc<client::Client>,
 }
 
 impl Registry {
     /// A client; credentials are read as the docker CLI reads them.
     pub fn new(options: PullOptions) -> Result<Registry, RegistryError> {
-        Ok(Registry { _options: options })
+        Ok(Registry {
+            client: Arc::new(client::Client::new(
+                options,
+                Arc::new(crate::net::SystemClock),
+            )),
+        })
     }
 
     /// The image `reference` names, for `platform` when it names an index.
@@ -117,19 +387,23 @@ impl Registry {
         reference: &Reference,
         platform: &Platform,
     ) -> Result<Resolved, RegistryError> {
-        let _ = platform;
-        Err(RegistryError::Other(format!(
-            "pulling {reference} from a registry is not implemented yet"
-        )))
+        client::resolve(&self.client, reference, platform)
     }
 }
 
 impl BlobSource for Registry {
     fn open_blob(&self, blob: &Descriptor) -> Result<Box<dyn Read + Send>, RegistryError> {
-        Err(RegistryError::Other(format!(
-            "reading blob {} is not implemented yet",
-            blob.digest
-        )))
+        let repo = self.client.current_repository().ok_or_else(|| {
+            RegistryError::Other(format!(
+                "blob {} asked for before any image was resolved",
+                blob.digest
+            ))
+        })?;
+        Ok(Box::new(blob::BlobReader::open(
+            self.client.clone(),
+            repo,
+            blob.clone(),
+        )?))
     }
 }
 
@@ -142,6 +416,42 @@ impl Platform {
             variant: None,
         }
     }
+
+    /// `OS/ARCH[/VARIANT]` (`--platform`); the error says what is wrong.
+    pub fn parse(text: &str) -> Result<Platform, String> {
+        let parts: Vec<&str> = text.split('/').collect();
+        let ok = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        };
+        match parts.as_slice() {
+            [os, arch] if ok(os) && ok(arch) => Ok(Platform {
+                os: os.to_string(),
+                architecture: arch.to_string(),
+                variant: None,
+            }),
+            [os, arch, variant] if ok(os) && ok(arch) && ok(variant) => Ok(Platform {
+                os: os.to_string(),
+                architecture: arch.to_string(),
+                variant: Some(variant.to_string()),
+            }),
+            _ => Err(format!(
+                "invalid platform {text:?}: expected OS/ARCH or OS/ARCH/VARIANT in lower case \
+                 (linux/amd64, linux/arm64/v8)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(variant) = &self.variant {
+            write!(f, "/{variant}")?;
+        }
+        Ok(())
+    }
 }
 
 impl Compression {
@@ -153,6 +463,87 @@ impl Compression {
             Compression::Gzip
         } else {
             Compression::None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platforms_parse_and_print() {
+        for text in ["linux/amd64", "linux/arm64/v8", "windows/amd64"] {
+            assert_eq!(Platform::parse(text).unwrap().to_string(), text);
+        }
+        for bad in [
+            "linux",
+            "linux/",
+            "/amd64",
+            "linux/amd64/v8/x",
+            "Linux/amd64",
+            "",
+        ] {
+            assert!(
+                Platform::parse(bad).unwrap_err().contains("OS/ARCH"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn options_come_from_the_environment_as_docker_reads_it() {
+        let env = Env::from_pairs([("HOME", "/home/u")]);
+        let o = PullOptions::from_env(&env, 3, vec!["reg:5000".into()]);
+        assert_eq!(o.docker_config, Some(PathBuf::from("/home/u/.docker")));
+        assert_eq!(o.certs_dir, Some(PathBuf::from(DOCKER_CERTS_DIR)));
+        assert_eq!(o.retries, 3);
+        let env = Env::from_pairs([("HOME", "/home/u"), ("DOCKER_CONFIG", "/cfg")]);
+        assert_eq!(
+            PullOptions::from_env(&env, 0, vec![]).docker_config,
+            Some(PathBuf::from("/cfg"))
+        );
+    }
+
+    #[test]
+    fn registry_errors_come_back_out_of_io_errors() {
+        let e = std::io::Error::other(RegistryError::SizeMismatch {
+            what: "blob b".into(),
+            expected: 2,
+            actual: 1,
+        });
+        assert!(matches!(
+            RegistryError::from_io(e),
+            RegistryError::SizeMismatch {
+                expected: 2,
+                actual: 1,
+                ..
+            }
+        ));
+        let e = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        assert!(matches!(RegistryError::from_io(e), RegistryError::Other(_)));
+    }
+
+    #[test]
+    fn every_error_is_one_line() {
+        let errors = [
+            RegistryError::PlatformNotOffered {
+                reference: "r".into(),
+                wanted: "linux/s390x".into(),
+                offered: vec!["linux/amd64".into(), "linux/arm64".into()],
+            },
+            RegistryError::AuthRefused {
+                registry: "reg".into(),
+                repository: "x".into(),
+                user: Some("me".into()),
+                detail: "bad".into(),
+            },
+            RegistryError::Schema1 {
+                reference: "r".into(),
+            },
+        ];
+        for e in errors {
+            assert!(!e.to_string().contains('\n'), "{e}");
         }
     }
 }
