@@ -17,7 +17,7 @@
 //! images        the library API
 //! pipeline/     resolve -> phase 1: ensure the image collection, one step
 //!               per source (daemon.rs, the archive in collection.rs and
-//!               source.rs, from_collection.rs) -> phase 2: the links
+//!               source.rs, from_collection.rs, registry.rs) -> phase 2: the links
 //!               (tags.rs) -> report.rs; session.rs holds the connection,
 //!               the plan and the locks, checkpoint.rs the resume state
 //! arvados/      REST API (api.rs), Keep (keep.rs, keep_read.rs), the
@@ -51,9 +51,8 @@ pub(crate) mod lock;
 pub(crate) mod log;
 pub(crate) mod pipeline;
 pub(crate) mod progress;
-#[allow(dead_code)] // until the command parses docker:// (issue 15)
 pub(crate) mod reference;
-#[allow(dead_code)] // until the pipeline uses it (issue 15)
+#[allow(dead_code)] // the stub's PullOptions fields, until the client lands (issue 15)
 pub(crate) mod registry;
 pub(crate) mod request;
 pub(crate) mod run;
@@ -67,6 +66,21 @@ pub(crate) mod timestamp;
 pub mod internal {
     pub use crate::error::Error;
     pub use crate::run::run;
+
+    pub mod pipeline {
+        pub use crate::pipeline::{run_pulled, Context};
+    }
+
+    pub mod request {
+        pub use crate::request::{Input, Request, Source, Upload};
+    }
+
+    pub mod registry {
+        pub use crate::reference::Reference;
+        pub use crate::registry::{
+            BlobSource, Compression, Descriptor, RegistryError, Resolved,
+        };
+    }
 
     pub mod cli {
         pub use crate::cli::{parse, prog_name, CliError, Env, Parsed};
@@ -104,7 +118,8 @@ mod layering {
     const LAYERS: &[&[&str]] = &[
         &["timestamp", "fuzzing"],
         &["log"],
-        &["request", "reference"],
+        &["reference"],
+        &["request"],
         &["docker"],
         &["error"],
         &["settings", "lock"],
@@ -125,7 +140,7 @@ mod layering {
         &["session"],
         &["collection"],
         &["tags"],
-        &["daemon", "from_collection"],
+        &["daemon", "from_collection", "registry"],
         &["mod"],
     ];
 

@@ -792,6 +792,7 @@ fn upload(source: Source) -> Upload {
         dry_run: false,
         format: OutputFormat::Text,
         storage: Storage::default(),
+        pull_from: PullArgs::default(),
     }
 }
 

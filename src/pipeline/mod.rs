@@ -21,13 +21,15 @@
 //! archive file or standard input (collection.rs, source.rs), a collection
 //! (`--source=UUID|PDH`, from_collection.rs, which resolves its own target:
 //! with `--project-uuid=source` that is only known once the collection is
-//! read). The connection, the session and the plan are in session.rs.
+//! read), a registry (`--source=docker://REF`, registry.rs). The
+//! connection, the session and the plan are in session.rs.
 
 pub mod checkpoint;
 pub mod collection;
 pub mod daemon;
 pub mod format;
 pub mod from_collection;
+pub mod registry;
 pub mod report;
 pub mod session;
 pub mod source;
@@ -38,7 +40,9 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::log;
-use crate::request::{ImageArg, Input, OutputFormat, Source, SourceError, Upload};
+use crate::reference::Reference;
+use crate::registry::{BlobSource, Platform, PullOptions, Registry, RegistryError, Resolved};
+use crate::request::{ImageArg, Input, OutputFormat, RepoTag, Source, SourceError, Upload};
 use collection::Ensured;
 use report::{LinkReport, Report};
 pub use session::Context;
@@ -54,11 +58,47 @@ pub fn run(cx: &Context, upload: &Upload, stdout: &mut dyn Write) -> Result<()> 
         .clone()
         .resolve_input(|p| p.exists() && !p.is_dir())?;
     let (session, plan, ensured) = ensure_collection(cx, &upload)?;
-    let links = tags::ensure_tags(&session, &ensured, &plan.owner)?;
+    complete(&upload, &session, &plan, ensured, stdout)
+}
+
+/// [`run`] for a `docker://` source whose image is resolved by `resolve`
+/// and whose blobs come from `blobs`, instead of the registry the
+/// reference names: how the tests drive the registry step with a blob
+/// source of their own.
+pub fn run_pulled(
+    cx: &Context,
+    upload: &Upload,
+    resolve: impl FnOnce() -> std::result::Result<Resolved, RegistryError> + Send,
+    blobs: &dyn BlobSource,
+    stdout: &mut dyn Write,
+) -> Result<()> {
+    log::set_silent(upload.silent);
+    let Source::Given {
+        input: Input::Registry(reference),
+        repo_tag,
+    } = &upload.source
+    else {
+        panic!("run_pulled needs a docker:// source");
+    };
+    let upload = upload.clone().resolve_input(|_| false)?;
+    let (session, plan, ensured) =
+        ensure_pulled(cx, &upload, reference, repo_tag.as_ref(), resolve, blobs)?;
+    complete(&upload, &session, &plan, ensured, stdout)
+}
+
+/// Phase 2, then the output.
+fn complete(
+    upload: &Upload,
+    session: &Session,
+    plan: &Plan,
+    ensured: Ensured,
+    stdout: &mut dyn Write,
+) -> Result<()> {
+    let links = tags::ensure_tags(session, &ensured, &plan.owner)?;
     // Legacy: with --silent a fresh upload does not print its UUID (an
     // image found in Arvados, or a collection source, is always printed).
     let uuid_line = !(upload.silent && ensured.is_fresh());
-    finish(&upload, ensured, links, uuid_line, stdout)
+    finish(upload, ensured, links, uuid_line, stdout)
 }
 
 /// Phase 1 from the source the request names: the Docker daemon, an
@@ -82,6 +122,16 @@ fn ensure_collection(cx: &Context, upload: &Upload) -> Result<(Session, Plan, En
             )?;
             Ok((session, plan, ensured))
         }
+        Source::Given {
+            input: Input::Registry(reference),
+            repo_tag,
+        } => {
+            let registry = Registry::new(pull_options(upload))
+                .map_err(|e| registry_error(reference, e))?;
+            let platform = platform(upload);
+            let resolve = || registry.resolve(reference, &platform);
+            ensure_pulled(cx, upload, reference, repo_tag.as_ref(), resolve, &registry)
+        }
         Source::Given { input, repo_tag } => {
             let session = Session::open(cx, upload)?;
             let plan = Plan::new(upload, resolve_owner(&session.api, &upload.project)?);
@@ -89,6 +139,62 @@ fn ensure_collection(cx: &Context, upload: &Upload) -> Result<(Session, Plan, En
                 collection::ensure_from_archive(&session, &plan, input, repo_tag.as_ref())?;
             Ok((session, plan, ensured))
         }
+    }
+}
+
+/// Phase 1 from a registry. The manifest and config (`resolve`: two
+/// small requests) are fetched while the cluster is asked for its
+/// discovery document and the owner, then the registry step runs.
+fn ensure_pulled(
+    cx: &Context,
+    upload: &Upload,
+    reference: &Reference,
+    repo_tag: Option<&RepoTag>,
+    resolve: impl FnOnce() -> std::result::Result<Resolved, RegistryError> + Send,
+    blobs: &dyn BlobSource,
+) -> Result<(Session, Plan, Ensured)> {
+    std::thread::scope(|s| {
+        let resolving = s.spawn(resolve);
+        let session = Session::open(cx, upload)?;
+        let plan = Plan::new(upload, resolve_owner(&session.api, &upload.project)?);
+        let resolved = resolving
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            .map_err(|e| registry_error(reference, e))?;
+        let pull = registry::Pull {
+            resolved: &resolved,
+            blobs,
+            compressed_layers: upload.pull_from.compressed_layers,
+        };
+        let ensured = registry::ensure_from_registry(&session, &plan, pull, repo_tag)?;
+        Ok((session, plan, ensured))
+    })
+}
+
+/// How the registry client is set up for this request.
+fn pull_options(upload: &Upload) -> PullOptions {
+    PullOptions {
+        retries: u32::try_from(upload.retries).unwrap_or(u32::MAX),
+        insecure_registries: upload.pull_from.insecure_registries.clone(),
+    }
+}
+
+/// `--platform`, or linux/amd64.
+fn platform(upload: &Upload) -> Platform {
+    match &upload.pull_from.platform {
+        Some(p) => Platform {
+            os: p.os.clone(),
+            architecture: p.architecture.clone(),
+            variant: p.variant.clone(),
+        },
+        None => Platform::default_target(),
+    }
+}
+
+fn registry_error(reference: &Reference, e: RegistryError) -> Error {
+    Error::Registry {
+        reference: reference.to_string(),
+        problem: e.to_string(),
     }
 }
 
