@@ -130,7 +130,11 @@ pub fn ensure_from_registry(
     if let Some(ensured) = collection::reuse_if_present(cx, plan, &facts)? {
         return Ok(ensured);
     }
-    let layout = Layout::new(resolved, &config, facts.repo_tag.as_ref(), pull.compressed_layers)
+    let names = Names {
+        name: facts.repo_tag.as_ref(),
+        full_name: full_name(given, &resolved.reference),
+    };
+    let layout = Layout::new(resolved, &config, names, pull.compressed_layers)
         .map_err(|problem| Error::Registry {
             reference: reference.clone(),
             problem,
@@ -309,12 +313,12 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The layout of `resolved`'s archive, stored under `name`, its blobs
+    /// The layout of `resolved`'s archive, stored under `names`, its blobs
     /// kept as pulled with `compressed_layers`.
     pub fn new(
         resolved: &Resolved,
         config: &ImageConfig,
-        name: Option<&RepoTag>,
+        names: Names<'_>,
         compressed_layers: bool,
     ) -> std::result::Result<Layout, String> {
         let mut files: Vec<LayerFile> = Vec::new();
@@ -371,7 +375,7 @@ impl Layout {
                 }),
             }
         }
-        let full_name = name.and_then(|n| full_name(n, &resolved.reference));
+        let Names { name, full_name } = names;
         Ok(Layout {
             reference: resolved.reference.to_string(),
             config: resolved.config.clone(),
@@ -464,16 +468,28 @@ impl Layout {
     }
 }
 
+/// What the archive names the image.
+pub struct Names<'a> {
+    /// `repo:tag` (manifest.json's RepoTags, the index's ref.name).
+    pub name: Option<&'a RepoTag>,
+    /// The full reference the containerd store names it by.
+    pub full_name: Option<String>,
+}
+
 /// The containerd store's name of the image: the reference's own when the
-/// image is stored under the name it was pulled by, else the name given,
-/// when it parses as a reference without a digest.
-fn full_name(name: &RepoTag, reference: &Reference) -> Option<String> {
-    if reference.local_name().as_deref() == Some(name.to_string().as_str()) {
-        let tag = reference.tag.as_deref()?;
-        return Some(format!("{}/{}:{tag}", reference.registry, reference.repository));
+/// image is stored under the name it was pulled by (a tag), else the name
+/// given, when it parses as a reference without a digest.
+pub fn full_name(given: Option<&RepoTag>, reference: &Reference) -> Option<String> {
+    match given {
+        None => {
+            let tag = reference.tag.as_deref()?;
+            Some(format!("{}/{}:{tag}", reference.registry, reference.repository))
+        }
+        Some(name) => {
+            let parsed = Reference::parse(&name.to_string()).ok()?;
+            parsed.digest.is_none().then(|| parsed.to_string())
+        }
     }
-    let parsed = Reference::parse(&name.to_string()).ok()?;
-    parsed.digest.is_none().then(|| parsed.to_string())
 }
 
 /// `blobs/sha256/<hex>` of a `sha256:<hex>` digest.
@@ -757,6 +773,284 @@ impl Read for LayerReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::RegistryError;
+    use std::collections::BTreeMap;
+
+    fn sha(data: &[u8]) -> String {
+        format!("sha256:{}", hex(&Sha256::digest(data)))
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// A layer tar holding one file.
+    fn layer_tar(name: &str, content: &[u8]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_ustar();
+        h.set_size(content.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, content).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    /// Blobs served from memory, with no digest check of their own (the
+    /// diff_id check is what is tested).
+    struct Blobs(BTreeMap<String, Vec<u8>>);
+
+    impl BlobSource for Blobs {
+        fn open_blob(&self, blob: &Descriptor) -> std::result::Result<Box<dyn Read + Send>, RegistryError> {
+            match self.0.get(&blob.digest) {
+                Some(bytes) => Ok(Box::new(io::Cursor::new(bytes.clone()))),
+                None => Err(RegistryError::Other(format!("no blob {}", blob.digest))),
+            }
+        }
+    }
+
+    /// An image of `layers` (gzip blobs, listed as given: a layer may be
+    /// listed twice), with `diff_ids` overriding the real ones.
+    fn image(layers: &[Vec<u8>], diff_ids: Option<Vec<String>>) -> (Resolved, Blobs) {
+        let mut blobs = BTreeMap::new();
+        let mut descriptors = Vec::new();
+        for layer in layers {
+            let gz = gzip(layer);
+            descriptors.push(Descriptor {
+                media_type: "application/vnd.docker.image.rootfs.diff.tar.gzip".into(),
+                digest: sha(&gz),
+                size: gz.len() as u64,
+            });
+            blobs.insert(sha(&gz), gz);
+        }
+        let diff_ids = diff_ids.unwrap_or_else(|| layers.iter().map(|l| sha(l)).collect());
+        let config = serde_json::to_vec(&json!({
+            "architecture": "amd64", "os": "linux", "created": "2024-05-06T07:08:09Z",
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        }))
+        .unwrap();
+        let resolved = Resolved {
+            reference: Reference {
+                registry: "registry.example:5000".into(),
+                repository: "lab/tool".into(),
+                tag: Some("1.0".into()),
+                digest: None,
+            },
+            manifest_digest: sha(b"the manifest"),
+            config_descriptor: Descriptor {
+                media_type: "application/vnd.docker.container.image.v1+json".into(),
+                digest: sha(&config),
+                size: config.len() as u64,
+            },
+            config,
+            layers: descriptors,
+        };
+        (resolved, Blobs(blobs))
+    }
+
+    fn layout(resolved: &Resolved, compressed: bool) -> Layout {
+        let config = ImageConfig::read(resolved).unwrap();
+        let name = RepoTag {
+            repo: "lab/tool".into(),
+            tag: "1.0".into(),
+        };
+        let names = Names {
+            name: Some(&name),
+            full_name: full_name(None, &resolved.reference),
+        };
+        Layout::new(resolved, &config, names, compressed).unwrap()
+    }
+
+    /// Every piece, read in write order: (slot, bytes), or the first error.
+    fn pieces(layout: &Layout, blobs: &Blobs) -> Result<Vec<(usize, Vec<u8>)>> {
+        let mut out = Vec::new();
+        for piece in Pieces::new(layout, blobs, Arc::default()) {
+            let mut piece = piece?;
+            let mut bytes = Vec::new();
+            if let Err(e) = piece.reader.read_to_end(&mut bytes) {
+                let inner = e.into_inner().expect("our error inside");
+                return Err(*inner.downcast::<Error>().expect("a crate error"));
+            }
+            out.push((piece.slot, bytes));
+        }
+        Ok(out)
+    }
+
+    /// The archive the pieces make, listed by slot.
+    fn archive(mut pieces: Vec<(usize, Vec<u8>)>) -> Vec<u8> {
+        pieces.sort_by_key(|p| p.0);
+        pieces.into_iter().flat_map(|p| p.1).collect()
+    }
+
+    fn members(archive: &[u8]) -> BTreeMap<String, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        for entry in tar::Archive::new(archive).entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let path = entry.path().unwrap().to_string_lossy().into_owned();
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).unwrap();
+            out.insert(path, bytes);
+        }
+        out
+    }
+
+    #[test]
+    fn pieces_are_written_layer_first_and_listed_header_first() {
+        let l1 = layer_tar("a.txt", &vec![7u8; 3000]);
+        let l2 = layer_tar("b.txt", b"hello");
+        let (resolved, blobs) = image(&[l1.clone(), l2.clone()], None);
+        let layout = layout(&resolved, false);
+        let written = pieces(&layout, &blobs).unwrap();
+        let slots: Vec<usize> = written.iter().map(|p| p.0).collect();
+        assert_eq!(slots, [1, 0, 3, 2, 4]);
+        // The layer pieces are the uncompressed layers, exactly.
+        assert_eq!(written[0].1, l1);
+        assert_eq!(written[2].1, l2);
+        // Each small piece ends with the header of the layer listed after it.
+        let h = tar::Header::from_byte_slice(&written[1].1[written[1].1.len() - 512..]);
+        assert_eq!(h.size().unwrap(), l1.len() as u64);
+        let whole = archive(written);
+        assert_eq!(whole.len() % 512, 0);
+        let m = members(&whole);
+        let diff1 = sha(&l1);
+        let diff2 = sha(&l2);
+        assert_eq!(m[&blob_path(&diff1)], l1);
+        assert_eq!(m[&blob_path(&diff2)], l2);
+        assert_eq!(m[&blob_path(&resolved.config_descriptor.digest)], resolved.config);
+        let manifest: Value = serde_json::from_slice(&m["manifest.json"]).unwrap();
+        assert_eq!(
+            manifest,
+            json!([{
+                "Config": blob_path(&resolved.config_descriptor.digest),
+                "RepoTags": ["lab/tool:1.0"],
+                "Layers": [blob_path(&diff1), blob_path(&diff2)],
+            }])
+        );
+        assert_eq!(m["oci-layout"], br#"{"imageLayoutVersion":"1.0.0"}"#);
+        let index: Value = serde_json::from_slice(&m["index.json"]).unwrap();
+        let digest = index["manifests"][0]["digest"].as_str().unwrap();
+        assert_eq!(
+            index["manifests"][0]["annotations"]["io.containerd.image.name"],
+            "registry.example:5000/lab/tool:1.0"
+        );
+        let oci: Value = serde_json::from_slice(&m[&blob_path(digest)]).unwrap();
+        assert_eq!(sha(&m[&blob_path(digest)]), digest);
+        assert_eq!(oci["layers"][1]["digest"], diff2.as_str());
+        assert_eq!(oci["layers"][1]["size"], l2.len());
+        assert_eq!(oci["layers"][1]["mediaType"], OCI_LAYER);
+        // Deterministic: the same image gives the same bytes.
+        assert_eq!(archive(pieces(&layout, &blobs).unwrap()), whole);
+    }
+
+    #[test]
+    fn a_layer_listed_twice_is_stored_once() {
+        let l1 = layer_tar("a.txt", b"same");
+        let (resolved, blobs) = image(&[l1.clone(), l1.clone()], None);
+        let layout = layout(&resolved, false);
+        assert_eq!(layout.files.len(), 1);
+        let written = pieces(&layout, &blobs).unwrap();
+        assert_eq!(written.len(), 3);
+        let m = members(&archive(written));
+        let manifest: Value = serde_json::from_slice(&m["manifest.json"]).unwrap();
+        let path = blob_path(&sha(&l1));
+        assert_eq!(manifest[0]["Layers"], json!([path, path]));
+    }
+
+    #[test]
+    fn compressed_layers_are_the_blobs_as_pulled() {
+        let l1 = layer_tar("a.txt", &vec![1u8; 5000]);
+        let (resolved, blobs) = image(std::slice::from_ref(&l1), None);
+        let layout = layout(&resolved, true);
+        let written = pieces(&layout, &blobs).unwrap();
+        let blob = &blobs.0[&resolved.layers[0].digest];
+        assert_eq!(&written[0].1, blob);
+        let m = members(&archive(written));
+        assert_eq!(&m[&blob_path(&resolved.layers[0].digest)], blob);
+        let index: Value = serde_json::from_slice(&m["index.json"]).unwrap();
+        let digest = index["manifests"][0]["digest"].as_str().unwrap();
+        let oci: Value = serde_json::from_slice(&m[&blob_path(digest)]).unwrap();
+        assert_eq!(oci["layers"][0]["mediaType"], format!("{OCI_LAYER}+gzip"));
+        assert_eq!(oci["layers"][0]["size"], blob.len());
+    }
+
+    #[test]
+    fn a_layer_that_is_not_its_diff_id_is_an_error_whatever_is_stored() {
+        let l1 = layer_tar("a.txt", b"one");
+        let l2 = layer_tar("b.txt", b"two");
+        let wrong = sha(b"something else");
+        let (resolved, blobs) = image(&[l1.clone(), l2], Some(vec![sha(&l1), wrong.clone()]));
+        for compressed in [false, true] {
+            let layout = layout(&resolved, compressed);
+            let e = pieces(&layout, &blobs).unwrap_err();
+            let text = e.to_string();
+            assert!(
+                text.starts_with("registry.example:5000/lab/tool:1.0: layer 2 of 2 (sha256:"),
+                "{text}"
+            );
+            assert!(text.contains(&format!("its diff_id is {wrong}")), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_blob_that_is_not_gzip_is_an_error() {
+        let l1 = layer_tar("a.txt", b"one");
+        let (mut resolved, mut blobs) = image(std::slice::from_ref(&l1), None);
+        let junk = b"not gzip at all".to_vec();
+        resolved.layers[0].digest = sha(&junk);
+        blobs.0.insert(sha(&junk), junk);
+        for compressed in [false, true] {
+            let e = pieces(&layout(&resolved, compressed), &blobs).unwrap_err();
+            assert!(e.to_string().contains("layer 1 of 1"), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_config_must_be_its_digest_and_match_the_layers() {
+        let l1 = layer_tar("a.txt", b"one");
+        let (mut resolved, _) = image(std::slice::from_ref(&l1), None);
+        resolved.layers.push(resolved.layers[0].clone());
+        let e = ImageConfig::read(&resolved).unwrap_err();
+        assert!(e.contains("lists 2 layers but the image config"), "{e}");
+        resolved.config_descriptor.digest = sha(b"other");
+        let e = ImageConfig::read(&resolved).unwrap_err();
+        assert!(e.starts_with("the image config is sha256:"), "{e}");
+        let (resolved, _) = image(&[l1], Some(vec!["sha256:../../etc".into()]));
+        let e = ImageConfig::read(&resolved).unwrap_err();
+        assert!(e.contains("not sha256:<64 hex>"), "{e}");
+    }
+
+    #[test]
+    fn names_and_provenance() {
+        let (mut resolved, _) = image(&[], None);
+        assert_eq!(
+            pulled_from(&resolved),
+            format!("registry.example:5000/lab/tool:1.0@{}", sha(b"the manifest"))
+        );
+        let given = RepoTag {
+            repo: "mine".into(),
+            tag: "x".into(),
+        };
+        assert_eq!(stored_name(Some(&given), &resolved.reference), Some(given));
+        // Whatever the reference parser calls the image locally.
+        let local = resolved.reference.local_name();
+        assert_eq!(
+            stored_name(None, &resolved.reference),
+            local.map(|l| parse_target(&l, None).unwrap())
+        );
+        resolved.reference.tag = None;
+        resolved.reference.digest = Some(sha(b"the manifest"));
+        assert!(pulled_from(&resolved).ends_with(&format!("lab/tool@{}", sha(b"the manifest"))));
+    }
+
+    #[test]
+    fn an_image_without_layers_is_prefix_and_trailer() {
+        let (resolved, blobs) = image(&[], None);
+        let written = pieces(&layout(&resolved, false), &blobs).unwrap();
+        assert_eq!(written.len(), 1);
+        let m = members(&archive(written));
+        assert!(m.contains_key("manifest.json") && m.contains_key("blobs/sha256/"));
+    }
 
     #[test]
     fn header_math() {
