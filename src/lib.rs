@@ -77,9 +77,7 @@ pub mod internal {
 
     pub mod registry {
         pub use crate::reference::Reference;
-        pub use crate::registry::{
-            BlobSource, Compression, Descriptor, RegistryError, Resolved,
-        };
+        pub use crate::registry::{BlobSource, Compression, Descriptor, RegistryError, Resolved};
     }
 
     pub mod cli {

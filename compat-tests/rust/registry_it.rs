@@ -68,7 +68,12 @@ impl Image {
         let archive = run(Command::new("python3")
             .arg(Path::new(common::ROOT).join("fixtures/gen-archive"))
             .args(["--repo-tag", tag, "--seed", seed])
-            .args(["--layers", &layers.to_string(), "--layer-size", &size.to_string()]));
+            .args([
+                "--layers",
+                &layers.to_string(),
+                "--layer-size",
+                &size.to_string(),
+            ]));
         Image::from_archive(archive)
     }
 
@@ -83,8 +88,13 @@ impl Image {
             &format!("docker-archive:{}", file.display()),
             &format!("oci:{}", dir.path().join("oci").display()),
         ]));
-        let index: Value = serde_json::from_slice(&std::fs::read(dir.path().join("oci/index.json")).unwrap()).unwrap();
-        let digest = index["manifests"][0]["digest"].as_str().unwrap().to_string();
+        let index: Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("oci/index.json")).unwrap())
+                .unwrap();
+        let digest = index["manifests"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let image = Image {
             dir,
             manifest: Value::Null,
@@ -136,7 +146,10 @@ impl Image {
     }
 
     fn image_id(&self) -> String {
-        self.manifest["config"]["digest"].as_str().unwrap().to_string()
+        self.manifest["config"]["digest"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 }
 
@@ -226,7 +239,10 @@ impl Cluster {
             ("ARVADOS_API_TOKEN", sim.token_of(0)),
             ("SSL_CERT_FILE", sim.ca().display().to_string()),
             ("HOME", home.path().display().to_string()),
-            ("XDG_CACHE_HOME", home.path().join("cache").display().to_string()),
+            (
+                "XDG_CACHE_HOME",
+                home.path().join("cache").display().to_string(),
+            ),
         ]);
         let cx = Context::connect(env, 2).unwrap();
         Cluster {
@@ -244,14 +260,8 @@ impl Cluster {
         blobs: &dyn BlobSource,
     ) -> Result<Value, String> {
         let mut out = Vec::new();
-        run_pulled(
-            &self.cx,
-            upload,
-            || Ok(resolved.clone()),
-            blobs,
-            &mut out,
-        )
-        .map_err(|e| e.to_string())?;
+        run_pulled(&self.cx, upload, || Ok(resolved.clone()), blobs, &mut out)
+            .map_err(|e| e.to_string())?;
         Ok(serde_json::from_slice(&out).unwrap())
     }
 
@@ -327,7 +337,8 @@ fn check_docker_load(file: &Path, name: &str, id: &str) {
     let out = run(Command::new("docker").args(["load", "-i"]).arg(file));
     let out = String::from_utf8_lossy(&out);
     assert!(out.contains(&format!("Loaded image: {name}")), "{out}");
-    let inspected = run(Command::new("docker").args(["image", "inspect", "--format", "{{.Id}}", name]));
+    let inspected =
+        run(Command::new("docker").args(["image", "inspect", "--format", "{{.Id}}", name]));
     assert_eq!(String::from_utf8_lossy(&inspected).trim(), id);
     let _ = Command::new("docker").args(["rmi", name]).output();
 }
@@ -336,18 +347,19 @@ fn check_docker_load(file: &Path, name: &str, id: &str) {
 /// config it finds is the image's, and it copies it to an OCI layout.
 fn check_skopeo_reads(file: &Path, image: &Image) {
     let archive = format!("docker-archive:{}", file.display());
-    let config: Value = serde_json::from_slice(&run(Command::new("skopeo").args([
-        "inspect",
-        "--config",
-        &archive,
-    ])))
+    let config: Value = serde_json::from_slice(&run(
+        Command::new("skopeo").args(["inspect", "--config", &archive])
+    ))
     .unwrap();
     assert_eq!(config["rootfs"], image.config()["rootfs"]);
     let inspect: Value =
         serde_json::from_slice(&run(Command::new("skopeo").args(["inspect", &archive]))).unwrap();
     assert_eq!(
         inspect["Layers"].as_array().unwrap().len(),
-        image.config()["rootfs"]["diff_ids"].as_array().unwrap().len()
+        image.config()["rootfs"]["diff_ids"]
+            .as_array()
+            .unwrap()
+            .len()
     );
     let out = tempfile::tempdir().unwrap();
     run(Command::new("skopeo").args([
@@ -409,7 +421,10 @@ fn store_and_check(image: Image, compressed: bool) {
         ours,
         [
             ("docker_image_hash".to_string(), id.clone()),
-            ("docker_image_repo+tag".to_string(), "lab/pulled:1".to_string()),
+            (
+                "docker_image_repo+tag".to_string(),
+                "lab/pulled:1".to_string()
+            ),
         ]
     );
 
@@ -444,7 +459,10 @@ fn store_and_check(image: Image, compressed: bool) {
             assert_eq!(path, &format!("blobs/sha256/{}", &blob.digest[7..]));
             assert_eq!(sha256(content), blob.digest);
         } else {
-            assert_eq!(path, &format!("blobs/sha256/{}", &diff_id.as_str().unwrap()[7..]));
+            assert_eq!(
+                path,
+                &format!("blobs/sha256/{}", &diff_id.as_str().unwrap()[7..])
+            );
             assert_eq!(sha256(content), diff_id.as_str().unwrap());
         }
     }
@@ -458,9 +476,16 @@ fn store_and_check(image: Image, compressed: bool) {
     let layer_ranges: Vec<(u64, u64)> = layer_paths.iter().map(|p| members[p]).collect();
     for &(at, len) in &layer_ranges {
         let first = starts.iter().position(|&s| s == at);
-        assert!(first.is_some(), "a layer at {at} does not start a block: {sizes:?}");
+        assert!(
+            first.is_some(),
+            "a layer at {at} does not start a block: {sizes:?}"
+        );
         let end = starts.iter().position(|&s| s == at + len);
-        assert!(end.is_some(), "a layer ending at {} does not end a block", at + len);
+        assert!(
+            end.is_some(),
+            "a layer ending at {} does not end a block",
+            at + len
+        );
         // Full 64 MiB blocks, as arv-put cuts a file, but the last.
         let (first, end) = (first.unwrap(), end.unwrap());
         for block in &sizes[first..end - 1] {
@@ -533,7 +558,9 @@ fn a_layer_that_is_not_its_diff_id_leaves_the_cluster_unchanged() {
         let mut resolved = image.resolved(reference("lab/bad", "1"));
         resolved.layers[1] = wrong.clone();
         let mut blobs = Blobs::of(&image);
-        blobs.extra.insert(wrong.digest.clone(), other.blob(&wrong.digest));
+        blobs
+            .extra
+            .insert(wrong.digest.clone(), other.blob(&wrong.digest));
         let mut upload = request(resolved.reference.clone(), &["lab/bad:1"]);
         upload.pull_from.compressed_layers = compressed;
         let before = cluster.records();
@@ -550,7 +577,9 @@ fn a_layer_that_is_not_its_diff_id_leaves_the_cluster_unchanged() {
             "{e}"
         );
         assert!(
-            e.contains(&format!("but the image config says its diff_id is {diff_id}")),
+            e.contains(&format!(
+                "but the image config says its diff_id is {diff_id}"
+            )),
             "{e}"
         );
         assert_eq!(cluster.records(), before, "compressed: {compressed}");
@@ -567,12 +596,20 @@ fn a_dry_run_plans_the_same_collection_and_makes_nothing() {
     let blobs = Blobs::of(&image);
     let before = cluster.records();
     let plan = cluster
-        .pull(&request(resolved.reference.clone(), &["--dry-run", "lab/dry:1"]), &resolved, &blobs)
+        .pull(
+            &request(resolved.reference.clone(), &["--dry-run", "lab/dry:1"]),
+            &resolved,
+            &blobs,
+        )
         .unwrap();
     assert_eq!(plan["dry_run"], true);
     assert_eq!(cluster.records(), before);
     let made = cluster
-        .pull(&request(resolved.reference.clone(), &["lab/dry:1", "--name=pulled"]), &resolved, &blobs)
+        .pull(
+            &request(resolved.reference.clone(), &["lab/dry:1", "--name=pulled"]),
+            &resolved,
+            &blobs,
+        )
         .unwrap();
     assert_eq!(
         plan["collection"]["portable_data_hash"],

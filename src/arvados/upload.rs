@@ -320,7 +320,12 @@ impl KeepClient {
         let mut written: Vec<(usize, String)> = slots
             .into_iter()
             .zip(locators)
-            .map(|(slot, l)| (slot, l.expect("every block was stored or the upload failed")))
+            .map(|(slot, l)| {
+                (
+                    slot,
+                    l.expect("every block was stored or the upload failed"),
+                )
+            })
             .collect();
         // Stable: within a piece, blocks keep the order they were read in.
         written.sort_by_key(|&(slot, _)| slot);

@@ -255,6 +255,8 @@ pub const FLAGS: &[FlagSpec] = &[
               The total is the file's size for --source=FILE and Docker's image size for \
               the daemon, marked as an estimate ('~3.50 GiB'; the percentage stops at 100); \
               standard input has no total, so the line shows what was read and the rate. \
+              For --source=docker:// the line counts the bytes pulled from the registry \
+              against the size of the layer blobs. \
               A resumed upload adds 'reused SIZE' for the blocks it did not send again. \
               A narrow terminal gets fewer fields. \
               After the upload one INFO line sums up: bytes sent, bytes reused, time and \
@@ -269,7 +271,8 @@ pub const FLAGS: &[FlagSpec] = &[
         help: "Show upload progress on stderr as machine-readable lines \
                (bytes written and, if known, the total).",
         man: "Each line reads 'PROGRAM PID: WRITTEN written TOTAL total', with -1 as \
-              TOTAL when the size is not known exactly (standard input, the daemon).",
+              TOTAL when the size is not known exactly (standard input, the daemon). \
+              For --source=docker:// both count bytes pulled from the registry.",
         ..SWITCH
     },
     FlagSpec {
@@ -339,12 +342,13 @@ pub const FLAGS: &[FlagSpec] = &[
         help: "Take the image from SOURCE instead of the Docker daemon: an image \
                archive written by 'docker save' (a file, or - for standard input), \
                a collection in Arvados that holds one (UUID or portable data hash), \
-               or an image in a registry, docker://[HOST[:PORT]/]REPO[:TAG|@sha256:DIGEST].",
+               or an image in a registry (docker://REFERENCE).",
         man: "No Docker daemon or docker command is needed. The archive is read once, \
               as a stream, and checked while it uploads; nothing is created on the \
               cluster unless it is a valid archive of exactly one image. A \
               collection source is tagged, or copied into the target project, \
-              without moving any data. A docker:// reference follows Docker's rules \
+              without moving any data. A registry source is \
+              docker://[HOST[:PORT]/]REPO[:TAG|@sha256:DIGEST]; the reference follows Docker's rules \
               (no host: Docker Hub, with library/ for a one-part name; default tag \
               latest); the image is pulled with the credentials the docker command \
               would use and written straight into Keep as the archive `docker pull` \
@@ -447,14 +451,15 @@ pub const FLAGS: &[FlagSpec] = &[
         id: Id::Platform,
         long: "platform",
         value: Some(Value {
-            metavar: "OS/ARCH[/VARIANT]",
+            metavar: "PLATFORM",
             choices: &[],
         }),
         origin: Origin::New,
         requires: Some("source"),
         section: Section::Source,
-        help: "With --source=docker://, the platform to pull when the reference names \
-               a multi-platform image (default linux/amd64, what compute nodes run).",
+        help: "With --source=docker://, the platform to pull, OS/ARCH[/VARIANT], when \
+               the reference names a multi-platform image (default linux/amd64, what \
+               compute nodes run).",
         man: "An error lists the platforms the image offers when none matches.",
         ..SWITCH
     },
@@ -462,14 +467,14 @@ pub const FLAGS: &[FlagSpec] = &[
         id: Id::InsecureRegistry,
         long: "insecure-registry",
         value: Some(Value {
-            metavar: "HOST[:PORT]",
+            metavar: "HOST",
             choices: &[],
         }),
         origin: Origin::New,
         requires: Some("source"),
         section: Section::Source,
-        help: "With --source=docker://, allow plain HTTP to this registry (loopback \
-               hosts are always allowed). May be given more than once.",
+        help: "With --source=docker://, allow plain HTTP to the registry HOST or \
+               HOST:PORT (loopback hosts are always allowed). May be given more than once.",
         ..SWITCH
     },
     FlagSpec {

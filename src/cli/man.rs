@@ -215,7 +215,9 @@ fn environment(out: &mut Page) {
              context), when the socket cannot be used, or when no docker command is \
              installed, the docker command is run for these, with the rest of the \
              environment passed on. --pull always runs docker pull. No other form needs \
-             Docker.",
+             Docker. --source=docker:// reads registry credentials where the docker command \
+             does: $DOCKER_CONFIG/config.json, else ~/.docker/config.json, and the \
+             credential helpers it names.",
         ),
         (
             "ARV_KEEPDOCKER_USE_DOCKER_CLI",
@@ -328,6 +330,15 @@ fn examples(out: &mut Page) {
             &[
                 "ssh builder docker save example/hello:1.0 |",
                 "    arv-keepdocker --source=- example/hello:1.0",
+            ],
+        ),
+        (
+            "Pull an image from Docker Hub into Arvados, without Docker (stored as \
+             ubuntu:24.04), and one for ARM compute nodes from another registry:",
+            &[
+                "arv-keepdocker --source=docker://ubuntu:24.04",
+                "arv-keepdocker --source=docker://ghcr.io/example/tool:2.1 \\",
+                "    --platform=linux/arm64/v8",
             ],
         ),
         (

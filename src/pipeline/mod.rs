@@ -126,8 +126,8 @@ fn ensure_collection(cx: &Context, upload: &Upload) -> Result<(Session, Plan, En
             input: Input::Registry(reference),
             repo_tag,
         } => {
-            let registry = Registry::new(pull_options(upload))
-                .map_err(|e| registry_error(reference, e))?;
+            let registry =
+                Registry::new(pull_options(upload)).map_err(|e| registry_error(reference, e))?;
             let platform = platform(upload);
             let resolve = || registry.resolve(reference, &platform);
             ensure_pulled(cx, upload, reference, repo_tag.as_ref(), resolve, &registry)

@@ -134,10 +134,12 @@ pub fn ensure_from_registry(
         name: facts.repo_tag.as_ref(),
         full_name: full_name(given, &resolved.reference),
     };
-    let layout = Layout::new(resolved, &config, names, pull.compressed_layers)
-        .map_err(|problem| Error::Registry {
-            reference: reference.clone(),
-            problem,
+    let layout =
+        Layout::new(resolved, &config, names, pull.compressed_layers).map_err(|problem| {
+            Error::Registry {
+                reference: reference.clone(),
+                problem,
+            }
         })?;
     for warning in &layout.warnings {
         log::warning(&format!("{reference}: {warning}"));
@@ -247,9 +249,9 @@ impl ImageConfig {
 
 /// `sha256:` and 64 lowercase hex digits: safe as a path in the archive.
 fn is_sha256(digest: &str) -> bool {
-    digest.strip_prefix("sha256:").is_some_and(|h| {
-        h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    })
+    digest
+        .strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
 }
 
 /// How a layer is stored in the archive.
@@ -483,7 +485,10 @@ pub fn full_name(given: Option<&RepoTag>, reference: &Reference) -> Option<Strin
     match given {
         None => {
             let tag = reference.tag.as_deref()?;
-            Some(format!("{}/{}:{tag}", reference.registry, reference.repository))
+            Some(format!(
+                "{}/{}:{tag}",
+                reference.registry, reference.repository
+            ))
         }
         Some(name) => {
             let parsed = Reference::parse(&name.to_string()).ok()?;
@@ -511,7 +516,8 @@ pub fn padding(size: u64) -> usize {
 /// by root, mtime 0.
 pub fn header(path: &str, size: u64, directory: bool) -> [u8; 512] {
     let mut h = tar::Header::new_ustar();
-    h.set_path(path).expect("archive paths are short and relative");
+    h.set_path(path)
+        .expect("archive paths are short and relative");
     h.set_size(size);
     h.set_mtime(0);
     h.set_uid(0);
@@ -643,7 +649,10 @@ impl<'a> Iterator for Pieces<'a> {
             });
         }
         if step == 2 * n {
-            return Some(self.sizes(n).map(|sizes| small(2 * n, self.layout.trailer(&sizes))));
+            return Some(
+                self.sizes(n)
+                    .map(|sizes| small(2 * n, self.layout.trailer(&sizes))),
+            );
         }
         None
     }
@@ -802,7 +811,10 @@ mod tests {
     struct Blobs(BTreeMap<String, Vec<u8>>);
 
     impl BlobSource for Blobs {
-        fn open_blob(&self, blob: &Descriptor) -> std::result::Result<Box<dyn Read + Send>, RegistryError> {
+        fn open_blob(
+            &self,
+            blob: &Descriptor,
+        ) -> std::result::Result<Box<dyn Read + Send>, RegistryError> {
             match self.0.get(&blob.digest) {
                 Some(bytes) => Ok(Box::new(io::Cursor::new(bytes.clone()))),
                 None => Err(RegistryError::Other(format!("no blob {}", blob.digest))),
@@ -917,7 +929,10 @@ mod tests {
         let diff2 = sha(&l2);
         assert_eq!(m[&blob_path(&diff1)], l1);
         assert_eq!(m[&blob_path(&diff2)], l2);
-        assert_eq!(m[&blob_path(&resolved.config_descriptor.digest)], resolved.config);
+        assert_eq!(
+            m[&blob_path(&resolved.config_descriptor.digest)],
+            resolved.config
+        );
         let manifest: Value = serde_json::from_slice(&m["manifest.json"]).unwrap();
         assert_eq!(
             manifest,
@@ -1025,7 +1040,10 @@ mod tests {
         let (mut resolved, _) = image(&[], None);
         assert_eq!(
             pulled_from(&resolved),
-            format!("registry.example:5000/lab/tool:1.0@{}", sha(b"the manifest"))
+            format!(
+                "registry.example:5000/lab/tool:1.0@{}",
+                sha(b"the manifest")
+            )
         );
         let given = RepoTag {
             repo: "mine".into(),
@@ -1069,7 +1087,11 @@ mod tests {
         assert_eq!(parsed.cksum().unwrap(), {
             let mut sum = 0u32;
             for (i, b) in h.iter().enumerate() {
-                sum += if (148..156).contains(&i) { 32 } else { *b as u32 };
+                sum += if (148..156).contains(&i) {
+                    32
+                } else {
+                    *b as u32
+                };
             }
             sum
         });
