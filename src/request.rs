@@ -99,8 +99,9 @@ pub struct Upload {
     /// `--replication`, `--storage-classes`.
     pub storage: Storage,
     /// `--platform`, `--insecure-registry`, `--compressed-layers`: how a
-    /// `docker://` source is pulled.
-    pub pull_from: PullArgs,
+    /// `docker://` source is pulled (boxed: rarely set, and a request is
+    /// passed by value).
+    pub pull_from: Box<PullArgs>,
 }
 
 /// How an image is pulled from a registry (`--source=docker://REF`).
@@ -115,13 +116,10 @@ pub struct PullArgs {
     pub compressed_layers: bool,
 }
 
-/// `--platform=OS/ARCH[/VARIANT]`, as Docker writes it (`linux/arm64/v8`).
+/// `--platform=OS/ARCH[/VARIANT]`, as Docker writes it (`linux/arm64/v8`),
+/// checked; kept as text (the request stays small).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PlatformArg {
-    pub os: String,
-    pub architecture: String,
-    pub variant: Option<String>,
-}
+pub struct PlatformArg(String);
 
 impl PlatformArg {
     /// `OS/ARCH` or `OS/ARCH/VARIANT`, each part lowercase letters, digits,
@@ -134,14 +132,24 @@ impl PlatformArg {
                     b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
                 })
         };
-        if !(2..=3).contains(&parts.len()) || !parts.iter().all(|p| ok(p)) {
-            return None;
-        }
-        Some(PlatformArg {
-            os: parts[0].to_string(),
-            architecture: parts[1].to_string(),
-            variant: parts.get(2).map(|v| v.to_string()),
-        })
+        let well_formed = (2..=3).contains(&parts.len()) && parts.iter().all(|p| ok(p));
+        well_formed.then(|| PlatformArg(text.to_string()))
+    }
+
+    fn part(&self, n: usize) -> Option<&str> {
+        self.0.split('/').nth(n)
+    }
+
+    pub fn os(&self) -> &str {
+        self.part(0).expect("checked by parse")
+    }
+
+    pub fn architecture(&self) -> &str {
+        self.part(1).expect("checked by parse")
+    }
+
+    pub fn variant(&self) -> Option<&str> {
+        self.part(2)
     }
 }
 
@@ -174,8 +182,8 @@ pub enum Input {
     /// collection identifier (see [`Input::resolve`]).
     Auto(OsString),
     /// `--source=docker://REF`: an image in a registry, pulled with no
-    /// Docker daemon.
-    Registry(Reference),
+    /// Docker daemon (boxed: the other inputs are one word).
+    Registry(Box<Reference>),
 }
 
 /// The scheme of a registry `--source`.

@@ -217,7 +217,7 @@ fn request(reference: Reference, args: &[&str]) -> Upload {
         panic!("a --source upload");
     };
     upload.source = Source::Given {
-        input: Input::Registry(reference),
+        input: Input::Registry(Box::new(reference)),
         repo_tag,
     };
     upload

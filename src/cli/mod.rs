@@ -100,7 +100,7 @@ pub struct Args {
     pub storage_classes: Option<Vec<String>>,
     /// `--platform`, `--insecure-registry` (each one given),
     /// `--compressed-layers`.
-    pub pull_from: PullArgs,
+    pub pull_from: Box<PullArgs>,
     /// The first positional.
     pub image: Option<String>,
     /// The second positional.
@@ -127,7 +127,7 @@ impl Default for Args {
             format: OutputFormat::Text,
             replication: None,
             storage_classes: None,
-            pull_from: PullArgs::default(),
+            pull_from: Box::default(),
             image: None,
             tag: None,
         }
@@ -865,10 +865,10 @@ impl Args {
                 let input = if source == "-" {
                     Input::Stdin
                 } else if let Some(reference) = registry {
-                    Input::Registry(
+                    Input::Registry(Box::new(
                         Reference::parse(reference)
                             .map_err(|e| usage(format!("argument --source: {e}")))?,
-                    )
+                    ))
                 } else {
                     match self.from {
                         Some(SourceKind::File) => Input::File(PathBuf::from(source)),

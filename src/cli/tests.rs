@@ -792,7 +792,7 @@ fn upload(source: Source) -> Upload {
         dry_run: false,
         format: OutputFormat::Text,
         storage: Storage::default(),
-        pull_from: PullArgs::default(),
+        pull_from: Box::default(),
     }
 }
 
@@ -1209,7 +1209,7 @@ fn a_docker_source_is_a_registry_reference() {
             Ok(reference) => assert_eq!(
                 got,
                 Ok(Request::Upload(upload(Source::Given {
-                    input: Input::Registry(reference),
+                    input: Input::Registry(Box::new(reference)),
                     repo_tag: Some(rt("my/name", "1")),
                 }))),
                 "{text}"
@@ -1244,13 +1244,9 @@ fn registry_options_parse_and_need_a_docker_source() {
         panic!("did not parse");
     };
     assert_eq!(
-        args.pull_from,
+        *args.pull_from,
         PullArgs {
-            platform: Some(PlatformArg {
-                os: "linux".into(),
-                architecture: "arm64".into(),
-                variant: Some("v8".into()),
-            }),
+            platform: PlatformArg::parse("linux/arm64/v8"),
             insecure_registries: vec!["reg.example:5000".into(), "other".into()],
             compressed_layers: true,
         }
@@ -1308,15 +1304,12 @@ fn registry_options_parse_and_need_a_docker_source() {
 #[test]
 fn platforms() {
     let p = |s: &str| PlatformArg::parse(s);
-    assert_eq!(
-        p("linux/amd64"),
-        Some(PlatformArg {
-            os: "linux".into(),
-            architecture: "amd64".into(),
-            variant: None
-        })
-    );
-    assert_eq!(p("linux/arm/v7").unwrap().variant.as_deref(), Some("v7"));
+    let amd64 = p("linux/amd64").unwrap();
+    assert_eq!((amd64.os(), amd64.architecture()), ("linux", "amd64"));
+    assert_eq!(amd64.variant(), None);
+    let arm = p("linux/arm/v7").unwrap();
+    assert_eq!((arm.os(), arm.architecture()), ("linux", "arm"));
+    assert_eq!(arm.variant(), Some("v7"));
     for bad in [
         "",
         "linux",

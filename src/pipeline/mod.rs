@@ -183,9 +183,9 @@ fn pull_options(upload: &Upload) -> PullOptions {
 fn platform(upload: &Upload) -> Platform {
     match &upload.pull_from.platform {
         Some(p) => Platform {
-            os: p.os.clone(),
-            architecture: p.architecture.clone(),
-            variant: p.variant.clone(),
+            os: p.os().to_string(),
+            architecture: p.architecture().to_string(),
+            variant: p.variant().map(String::from),
         },
         None => Platform::default_target(),
     }

@@ -641,7 +641,7 @@ impl<'a> Iterator for Pieces<'a> {
         };
         if step < 2 * n {
             let k = step / 2;
-            return Some(if step % 2 == 0 {
+            return Some(if step.is_multiple_of(2) {
                 self.layer(k)
             } else {
                 self.sizes(k + 1)
