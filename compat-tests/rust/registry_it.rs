@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use arv_keepdocker::images;
 use arv_keepdocker::internal::arvados::{ApiClient, KeepClient, BLOCK_SIZE};
 use arv_keepdocker::internal::cli::{self, Parsed};
 use arv_keepdocker::internal::pipeline::{run_pulled, Context};
@@ -510,6 +511,20 @@ fn store_and_check(image: Image, compressed: bool) {
         assert!(block > 0 && !in_layers(block - 1), "{sizes:?}");
         assert!(sizes[block - 1] >= 512, "{sizes:?}");
     }
+
+    // The archive checker of --source=FILE|- takes it too (read to its end
+    // as a stream, then found in Arvados already).
+    let home = cluster.sim.info["users"][0]["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let api = cluster.api();
+    let keep = KeepClient::new(&api, &cluster.sim.config_of(0));
+    let again =
+        images::upload_archive(&api, keep, &home, std::io::Cursor::new(bytes.clone()), None)
+            .unwrap();
+    assert_eq!(again.image_id, id);
+    assert_eq!(again.collection.uuid.as_deref(), Some(uuid.as_str()));
 
     // Where Arvados loads images: Docker and Singularity's reader.
     let file = tempfile::NamedTempFile::new().unwrap();

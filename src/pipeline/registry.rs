@@ -1062,6 +1062,26 @@ mod tests {
     }
 
     #[test]
+    fn zstd_layers_are_kept_as_pulled_with_a_warning() {
+        let l1 = layer_tar("a.txt", b"one");
+        let (mut resolved, mut blobs) = image(std::slice::from_ref(&l1), None);
+        // Not real zstd: only the blob digest is checked, by the source.
+        let blob = b"zstd bytes as the registry has them".to_vec();
+        resolved.layers[0] = Descriptor {
+            media_type: "application/vnd.oci.image.layer.v1.tar+zstd".into(),
+            digest: sha(&blob),
+            size: blob.len() as u64,
+        };
+        blobs.0.insert(sha(&blob), blob.clone());
+        let layout = layout(&resolved, false);
+        assert_eq!(layout.files[0].stored, Stored::AsPulled(Compression::Zstd));
+        assert_eq!(layout.warnings.len(), 1);
+        assert!(layout.warnings[0].contains("zstd"), "{:?}", layout.warnings);
+        let m = members(&archive(pieces(&layout, &blobs).unwrap()));
+        assert_eq!(m[&blob_path(&sha(&blob))], blob);
+    }
+
+    #[test]
     fn an_image_without_layers_is_prefix_and_trailer() {
         let (resolved, blobs) = image(&[], None);
         let written = pieces(&layout(&resolved, false), &blobs).unwrap();
