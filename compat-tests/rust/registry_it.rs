@@ -602,7 +602,7 @@ fn a_layer_that_is_not_its_diff_id_leaves_the_cluster_unchanged() {
 }
 
 /// `--dry-run`: the plan, with the portable data hash a real run gives,
-/// and nothing made.
+/// and nothing made; then the real run, with `--name` and `--replication`.
 #[test]
 fn a_dry_run_plans_the_same_collection_and_makes_nothing() {
     let cluster = Cluster::start();
@@ -621,7 +621,10 @@ fn a_dry_run_plans_the_same_collection_and_makes_nothing() {
     assert_eq!(cluster.records(), before);
     let made = cluster
         .pull(
-            &request(resolved.reference.clone(), &["lab/dry:1", "--name=pulled"]),
+            &request(
+                resolved.reference.clone(),
+                &["lab/dry:1", "--name=pulled", "--replication=2"],
+            ),
             &resolved,
             &blobs,
         )
@@ -631,5 +634,6 @@ fn a_dry_run_plans_the_same_collection_and_makes_nothing() {
         made["collection"]["portable_data_hash"]
     );
     assert_eq!(made["collection"]["name"], "pulled");
+    assert_eq!(made["collection"]["replication_desired"], 2);
     assert_eq!(made["repo_tag"], json!("lab/dry:1"));
 }
