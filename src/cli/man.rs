@@ -88,9 +88,10 @@ fn description(out: &mut Page) {
         "If an image with the same id is already in Arvados, its collection is reused, \
          or copied into the target project without moving any data (unless --force is \
          given). \
-         Otherwise the image is streamed into Keep, from 'docker save' or from an archive \
-         file or standard input, in 64 MiB blocks hashed and written in parallel, with no \
-         copy on disk. \
+         Otherwise the image is streamed into Keep, from 'docker save', from an archive \
+         file or standard input, or from a registry, in 64 MiB blocks hashed and written \
+         in parallel, with no copy on disk (from a registry, each layer starts a block of \
+         its own). \
          The archive is checked while it streams (from the Docker daemon, all but the \
          layers' sha256, which Docker checked as it wrote them), and the collection is \
          created only after the whole archive has been read and found valid. \
