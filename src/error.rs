@@ -132,6 +132,12 @@ pub enum Error {
     /// `--force` asks for a new upload, but Docker cannot give the image
     /// (it is only in Arvados).
     ForceNeedsDocker(DockerError),
+    /// An image pulled from a registry (`--source=docker://`) cannot be
+    /// stored: the registry failed, or what it served does not match the
+    /// image's own digests (a layer whose bytes are not its `diff_id`).
+    /// `reference` is the full reference, `problem` one line naming the
+    /// blob or layer concerned.
+    Registry { reference: String, problem: String },
 }
 
 /// The details of [`Error::KeepWrite`] (boxed: they are large).
@@ -349,6 +355,7 @@ impl fmt::Display for Error {
                 ids.len(),
                 ids.join(", ")
             ),
+            Error::Registry { reference, problem } => write!(f, "{reference}: {problem}"),
             Error::ForceNeedsDocker(e) => write!(
                 f,
                 "--force uploads the image again from Docker, but {e} (the image is only in \

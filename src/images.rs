@@ -33,7 +33,7 @@ pub use crate::pipeline::report::{
     CollectionAction, CollectionReport, LinkAction, LinkReport, Report,
 };
 use crate::pipeline::session::{resolve_owner, Plan, Session};
-use crate::pipeline::{daemon, from_collection, source, tags};
+use crate::pipeline::{daemon, from_collection, registry, source, tags};
 use crate::request::{parse_target, CollectionId, ImageArg, Project, RepoTag};
 pub use crate::settings::ClientConfig;
 use crate::settings::{Env, Settings};
@@ -547,6 +547,18 @@ pub(crate) fn from_daemon_with(
     local: daemon::Local,
 ) -> crate::error::Result<Made> {
     let ensured = daemon::ensure_from_daemon(session, plan, image, local)?;
+    Made::tagged(session, plan, ensured)
+}
+
+/// The command's `--source=docker://REF`: the image collection from a
+/// registry (the manifest and config already resolved), then its links.
+pub(crate) fn from_registry_with(
+    session: &Session,
+    plan: &Plan,
+    pull: registry::Pull<'_>,
+    name: Option<&RepoTag>,
+) -> crate::error::Result<Made> {
+    let ensured = registry::ensure_from_registry(session, plan, pull, name)?;
     Made::tagged(session, plan, ensured)
 }
 

@@ -22,7 +22,8 @@
 //!               table (every search and the listing run the same code)
 //! pipeline/     the upload steps: phase 1, ensure the image collection,
 //!               one step per source (daemon.rs, the archive in
-//!               collection.rs and source.rs, from_collection.rs); phase 2,
+//!               collection.rs and source.rs, from_collection.rs,
+//!               registry.rs); phase 2,
 //!               the links (tags.rs); report.rs; session.rs holds the
 //!               connection, the plan and the locks, checkpoint.rs the
 //!               resume state
@@ -65,9 +66,7 @@ pub(crate) mod log;
 pub(crate) mod net;
 pub(crate) mod pipeline;
 pub(crate) mod progress;
-#[allow(dead_code)] // until the command parses docker:// (issue 15)
 pub(crate) mod reference;
-#[allow(dead_code)] // until the pipeline uses it (issue 15)
 pub(crate) mod registry;
 pub(crate) mod request;
 pub(crate) mod run;
@@ -81,6 +80,15 @@ pub(crate) mod timestamp;
 pub mod internal {
     pub use crate::error::Error;
     pub use crate::run::run;
+
+    pub mod pipeline {
+        pub use crate::pipeline::session::Context;
+        pub use crate::run::run_pulled;
+    }
+
+    pub mod request {
+        pub use crate::request::{Input, Request, Source, Upload};
+    }
 
     pub mod cli {
         pub use crate::cli::{parse, prog_name, CliError, Env, Parsed};
@@ -108,8 +116,8 @@ pub mod internal {
     pub mod registry {
         pub use crate::reference::{BadReference, Reference};
         pub use crate::registry::{
-            BlobSource, Descriptor, Platform, PullOptions, Registry, RegistryError, Resolved,
-            LOGGER,
+            BlobSource, Compression, Descriptor, Platform, PullOptions, Registry, RegistryError,
+            Resolved, LOGGER,
         };
     }
 }
@@ -126,7 +134,8 @@ mod layering {
     const LAYERS: &[&[&str]] = &[
         &["timestamp", "fuzzing", "net"],
         &["log"],
-        &["request", "reference"],
+        &["reference"],
+        &["request"],
         &["docker"],
         &["error"],
         &["settings", "lock"],
@@ -147,7 +156,7 @@ mod layering {
         &["session"],
         &["collection"],
         &["tags"],
-        &["daemon", "from_collection"],
+        &["daemon", "from_collection", "registry"],
         &["mod"],
     ];
 

@@ -2,7 +2,8 @@
 //! I/O happens: the seam between the command line and the pipeline.
 //!
 //! The legacy form (`arv-keepdocker [images]`, `arv-keepdocker IMAGE [TAG]`)
-//! and the new forms (`--source=FILE|-|UUID|PDH [REPO[:TAG]]`) all become a
+//! and the new forms (`--source=FILE|-|UUID|PDH|docker://REF [REPO[:TAG]]`)
+//! all become a
 //! [`Request`]. Nothing here reads the environment, the filesystem or the
 //! network; where a decision needs a fact that is only known later (does a
 //! file exist? was the image found under its name or by its id?), the type
@@ -14,6 +15,8 @@
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+use crate::reference::Reference;
 
 /// What the user asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,6 +98,59 @@ pub struct Upload {
     pub format: OutputFormat,
     /// `--replication`, `--storage-classes`.
     pub storage: Storage,
+    /// `--platform`, `--insecure-registry`, `--compressed-layers`: how a
+    /// `docker://` source is pulled (boxed: rarely set, and a request is
+    /// passed by value).
+    pub pull_from: Box<PullArgs>,
+}
+
+/// How an image is pulled from a registry (`--source=docker://REF`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PullArgs {
+    /// `--platform=OS/ARCH[/VARIANT]`; `None`: linux/amd64.
+    pub platform: Option<PlatformArg>,
+    /// `--insecure-registry=HOST[:PORT]`, each time it was given: hosts
+    /// that may be reached over plain HTTP.
+    pub insecure_registries: Vec<String>,
+    /// `--compressed-layers`: store the layer blobs as pulled.
+    pub compressed_layers: bool,
+}
+
+/// `--platform=OS/ARCH[/VARIANT]`, as Docker writes it (`linux/arm64/v8`),
+/// checked; kept as text (the request stays small).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlatformArg(String);
+
+impl PlatformArg {
+    /// `OS/ARCH` or `OS/ARCH/VARIANT`, each part lowercase letters, digits,
+    /// `_`, `.` or `-` (not empty).
+    pub fn parse(text: &str) -> Option<PlatformArg> {
+        let parts: Vec<&str> = text.split('/').collect();
+        let ok = |p: &str| {
+            !p.is_empty()
+                && p.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
+                })
+        };
+        let well_formed = (2..=3).contains(&parts.len()) && parts.iter().all(|p| ok(p));
+        well_formed.then(|| PlatformArg(text.to_string()))
+    }
+
+    fn part(&self, n: usize) -> Option<&str> {
+        self.0.split('/').nth(n)
+    }
+
+    pub fn os(&self) -> &str {
+        self.part(0).expect("checked by parse")
+    }
+
+    pub fn architecture(&self) -> &str {
+        self.part(1).expect("checked by parse")
+    }
+
+    pub fn variant(&self) -> Option<&str> {
+        self.part(2)
+    }
 }
 
 /// Where the image comes from.
@@ -125,7 +181,13 @@ pub enum Input {
     /// `--source=X` without `--from`: an existing file wins, then a
     /// collection identifier (see [`Input::resolve`]).
     Auto(OsString),
+    /// `--source=docker://REF`: an image in a registry, pulled with no
+    /// Docker daemon (boxed: the other inputs are one word).
+    Registry(Box<Reference>),
 }
+
+/// The scheme of a registry `--source`.
+pub const DOCKER_SCHEME: &str = "docker://";
 
 /// A collection named by its UUID or its portable data hash.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -471,6 +533,9 @@ impl Upload {
                 if let Input::File(path) = input {
                     return Err(SourceError::OfSourceOfFile(path.clone()));
                 }
+                if let Input::Registry(reference) = input {
+                    return Err(SourceError::OfSourceOfRegistry(reference.to_string()));
+                }
             }
         }
         Ok(self)
@@ -502,6 +567,8 @@ pub enum SourceError {
     OfSourceOfFile(PathBuf),
     /// `--source` names a directory.
     Directory(PathBuf),
+    /// `--project-uuid=source` with a `docker://` source.
+    OfSourceOfRegistry(String),
 }
 
 impl fmt::Display for SourceError {
@@ -518,6 +585,12 @@ impl fmt::Display for SourceError {
                 f,
                 "--project-uuid=source names the project of a source collection, but --source {} is a file",
                 py_repr(&path.to_string_lossy())
+            ),
+            SourceError::OfSourceOfRegistry(reference) => write!(
+                f,
+                "--project-uuid=source names the project of a source collection, but \
+                 --source=docker://{reference} is an image in a registry; give a project \
+                 UUID, or leave --project-uuid out for your home project"
             ),
         }
     }

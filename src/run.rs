@@ -4,7 +4,7 @@
 //! ```text
 //! Request::List    -> images::listing -> list::print
 //! Request::Upload  -> resolve the source and the target project
-//!                  -> images::from_{daemon,archive,collection}_with
+//!                  -> images::from_{daemon,archive,collection,registry}_with
 //!                       phase 1: ensure the image collection exists
 //!                       phase 2: ensure the metadata links exist
 //!                  -> print the collection UUID (or the plan, or the report)
@@ -33,9 +33,14 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::images::{self, Made};
 use crate::log;
+use crate::pipeline::registry::Pull;
 use crate::pipeline::session::{resolve_owner, Context, Plan, Session};
 use crate::pipeline::{daemon, source};
-use crate::request::{ImageArg, Input, OutputFormat, Request, Source, SourceError, Upload};
+use crate::reference::Reference;
+use crate::registry::{BlobSource, Platform, PullOptions, Registry, RegistryError, Resolved};
+use crate::request::{
+    ImageArg, Input, OutputFormat, RepoTag, Request, Source, SourceError, Upload,
+};
 use crate::settings::Env;
 
 /// Carry out a parsed request. Output meant for stdout goes to `stdout`;
@@ -92,6 +97,20 @@ fn ensure_image(cx: &Context, upload: &Upload) -> Result<Made> {
             )?;
             Ok(made)
         }
+        Source::Given {
+            input: Input::Registry(reference),
+            repo_tag,
+        } => {
+            let options = PullOptions::from_env(
+                &cx.env,
+                u32::try_from(upload.retries).unwrap_or(u32::MAX),
+                upload.pull_from.insecure_registries.clone(),
+            );
+            let registry = Registry::new(options).map_err(|e| registry_error(reference, e))?;
+            let platform = platform(upload);
+            let resolve = || registry.resolve(reference, &platform);
+            from_registry(cx, upload, reference, repo_tag.as_ref(), resolve, &registry)
+        }
         Source::Given { input, repo_tag } => {
             let session = Session::open(cx, upload)?;
             let plan = Plan::new(upload, resolve_owner(&session.api, &upload.project)?);
@@ -124,6 +143,82 @@ fn from_daemon(cx: &Context, upload: &Upload, image: &ImageArg) -> Result<Made> 
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
         images::from_daemon_with(&session, &plan, image, local)
     })
+}
+
+/// Both phases from a registry. The manifest and config (`resolve`: two
+/// small requests) are fetched while the cluster is asked for its
+/// discovery document and the owner; then the blobs come from `blobs`.
+fn from_registry(
+    cx: &Context,
+    upload: &Upload,
+    reference: &Reference,
+    repo_tag: Option<&RepoTag>,
+    resolve: impl FnOnce() -> std::result::Result<Resolved, RegistryError> + Send,
+    blobs: &dyn BlobSource,
+) -> Result<Made> {
+    std::thread::scope(|s| {
+        let resolving = s.spawn(resolve);
+        let session = Session::open(cx, upload)?;
+        let plan = Plan::new(upload, resolve_owner(&session.api, &upload.project)?);
+        let resolved = resolving
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            .map_err(|e| registry_error(reference, e))?;
+        let pull = Pull {
+            resolved: &resolved,
+            blobs,
+            compressed_layers: upload.pull_from.compressed_layers,
+        };
+        images::from_registry_with(&session, &plan, pull, repo_tag)
+    })
+}
+
+/// The upload of a `docker://` source whose image is resolved by
+/// `resolve` and whose blobs come from `blobs` instead of the registry
+/// the reference names: how the tests drive the registry step with a blob
+/// source of their own.
+pub fn run_pulled(
+    cx: &Context,
+    upload: &Upload,
+    resolve: impl FnOnce() -> std::result::Result<Resolved, RegistryError> + Send,
+    blobs: &dyn BlobSource,
+    stdout: &mut dyn Write,
+) -> Result<()> {
+    log::set_silent(upload.silent);
+    let Source::Given {
+        input: Input::Registry(reference),
+        repo_tag,
+    } = &upload.source
+    else {
+        panic!("run_pulled needs a docker:// source");
+    };
+    let made = from_registry(cx, upload, reference, repo_tag.as_ref(), resolve, blobs)?;
+    let uuid_line = !(upload.silent && made.ensured.is_fresh());
+    finish(upload, made, uuid_line, stdout)
+}
+
+/// `--platform`, or linux/amd64.
+fn platform(upload: &Upload) -> Platform {
+    match &upload.pull_from.platform {
+        Some(p) => Platform {
+            os: p.os().to_string(),
+            architecture: p.architecture().to_string(),
+            variant: p.variant().map(String::from),
+        },
+        None => Platform::default_target(),
+    }
+}
+
+/// A registry error as the command reports it: one line, the reference
+/// first (once: the client's own messages may start with it).
+fn registry_error(reference: &Reference, e: RegistryError) -> Error {
+    let reference = reference.to_string();
+    let problem = e.to_string();
+    let problem = match problem.strip_prefix(&format!("{reference}: ")) {
+        Some(rest) => rest.to_string(),
+        None => problem,
+    };
+    Error::Registry { reference, problem }
 }
 
 /// Prints the outcome: the collection UUID (legacy), the plan of a dry

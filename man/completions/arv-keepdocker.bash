@@ -66,6 +66,12 @@ _arv_keepdocker()
         --storage-classes|--st|--sto|--stor|--stora|--storag|--storage|--storage-|--storage-c|--storage-cl|--storage-cla|--storage-clas|--storage-class|--storage-classe)
             :
             ;;
+        --platform|--pl|--pla|--plat|--platf|--platfo|--platfor)
+            _arv_keepdocker_words 'linux/amd64 linux/arm64/v8 linux/arm/v7 linux/ppc64le linux/s390x'
+            ;;
+        --insecure-registry|--i|--in|--ins|--inse|--insec|--insecu|--insecur|--insecure|--insecure-|--insecure-r|--insecure-re|--insecure-reg|--insecure-regi|--insecure-regis|--insecure-regist|--insecure-registr)
+            :
+            ;;
         *)
             opt= cur=${COMP_WORDS[COMP_CWORD]}
             ;;
@@ -78,7 +84,7 @@ _arv_keepdocker()
     fi
 
     if [[ $cur == -* && -z $ended ]]; then
-        _arv_keepdocker_words '-h --help --version -f --force --force-image-format --pull --no-pull --project-uuid --name --progress --no-progress --batch-progress --silent --batch --resume --no-resume --cache --no-cache --retries --source --from --dry-run --format --replication --storage-classes'
+        _arv_keepdocker_words '-h --help --version -f --force --force-image-format --pull --no-pull --project-uuid --name --progress --no-progress --batch-progress --silent --batch --resume --no-resume --cache --no-cache --retries --source --from --dry-run --format --replication --storage-classes --platform --insecure-registry --compressed-layers'
         return 0
     fi
 
@@ -98,7 +104,7 @@ _arv_keepdocker()
                 ;;
         esac
         case $word in
-            --project-uuid|--proj|--proje|--projec|--project|--project-|--project-u|--project-uu|--project-uui|--name|--na|--nam|--retries|--ret|--retr|--retri|--retrie|--source|--so|--sou|--sour|--sourc|--from|--fr|--fro|--format|--form|--forma|--replication|--rep|--repl|--repli|--replic|--replica|--replicat|--replicati|--replicatio|--storage-classes|--st|--sto|--stor|--stora|--storag|--storage|--storage-|--storage-c|--storage-cl|--storage-cla|--storage-clas|--storage-class|--storage-classe)
+            --project-uuid|--proj|--proje|--projec|--project|--project-|--project-u|--project-uu|--project-uui|--name|--na|--nam|--retries|--ret|--retr|--retri|--retrie|--source|--so|--sou|--sour|--sourc|--from|--fr|--fro|--format|--form|--forma|--replication|--rep|--repl|--repli|--replic|--replica|--replicat|--replicati|--replicatio|--storage-classes|--st|--sto|--stor|--stora|--storag|--storage|--storage-|--storage-c|--storage-cl|--storage-cla|--storage-clas|--storage-class|--storage-classe|--platform|--pl|--pla|--plat|--platf|--platfo|--platfor|--insecure-registry|--i|--in|--ins|--inse|--insec|--insecu|--insecur|--insecure|--insecure-|--insecure-r|--insecure-re|--insecure-reg|--insecure-regi|--insecure-regis|--insecure-regist|--insecure-registr)
                 (( i++ ))
                 [[ ${COMP_WORDS[i]} == = ]] && (( i++ ))
                 ;;

@@ -13,6 +13,15 @@
 //! The caller can see every byte in order without a second pass: either
 //! wrap the `Read` (a tee into a sha256 or a tar parser), or pass an
 //! observer that gets each block, in order, on the reader thread.
+//!
+//! A file can also be written in pieces ([`KeepClient::upload_pieces`]):
+//! each piece starts a new block (its last block may be short), and each
+//! names its place in the file, which need not be the order it is written
+//! in. A Keep manifest lists blocks in file order whatever order they were
+//! written in, so a piece whose bytes depend on a later one (a tar header
+//! that needs the size of the member after it) is written after it and
+//! listed before it. The same content then always becomes the same
+//! blocks, wherever it lies in the file.
 
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,7 +67,7 @@ pub enum Event {
 /// The result of an upload: what the manifest needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Uploaded {
-    /// Signed locators, in stream order.
+    /// Signed locators, in file order (for a stream, the order read).
     pub locators: Vec<String>,
     /// Total bytes.
     pub size: u64,
@@ -84,6 +93,13 @@ pub type BlockObserver<'a> = &'a mut (dyn FnMut(&[u8]) -> Result<()> + Send);
 /// already holds it: `Some(signed locator)` skips the write.
 pub type Reuse<'a> = &'a (dyn Fn(usize, &str, usize) -> Option<String> + Sync);
 
+/// One piece of a file written in pieces: its place in the file (pieces
+/// are listed in the manifest by increasing `slot`) and its bytes.
+pub struct Piece<'a> {
+    pub slot: usize,
+    pub reader: Box<dyn Read + Send + 'a>,
+}
+
 struct Job {
     index: usize,
     buf: Vec<u8>,
@@ -99,7 +115,8 @@ enum Msg {
     },
     Failed(Error),
     ReaderDone {
-        blocks: usize,
+        /// The slot of each block, by write index.
+        slots: Vec<usize>,
         size: u64,
     },
 }
@@ -130,6 +147,41 @@ impl KeepClient {
         reuse: Option<Reuse<'_>>,
         events: &mut dyn FnMut(Event),
     ) -> Result<Uploaded> {
+        let one = std::iter::once(Ok((0, input)));
+        self.upload_inner(one, what, observer, reuse, events)
+    }
+
+    /// Uploads a file made of pieces, asked for one at a time on the reader
+    /// thread as the previous one ends (so a piece may depend on what the
+    /// pieces before it measured). Each piece starts a new block; the
+    /// locators come back in file order (by slot, then in the order each
+    /// piece was read). An `Err` from `pieces` stops the upload and is
+    /// returned, as a read error is. Memory is bounded as for a stream.
+    pub fn upload_pieces<'a, P>(
+        &self,
+        pieces: P,
+        what: &str,
+        events: &mut dyn FnMut(Event),
+    ) -> Result<Uploaded>
+    where
+        P: Iterator<Item = Result<Piece<'a>>> + Send,
+    {
+        let pieces = pieces.map(|p| p.map(|p| (p.slot, p.reader)));
+        self.upload_inner(pieces, what, None, None, events)
+    }
+
+    fn upload_inner<R, P>(
+        &self,
+        pieces: P,
+        what: &str,
+        observer: Option<BlockObserver<'_>>,
+        reuse: Option<Reuse<'_>>,
+        events: &mut dyn FnMut(Event),
+    ) -> Result<Uploaded>
+    where
+        R: Read + Send,
+        P: Iterator<Item = Result<(usize, R)>> + Send,
+    {
         let started = std::time::Instant::now();
         let threads = self.thread_count().max(1);
         let max_buffers = threads + 1;
@@ -151,7 +203,7 @@ impl KeepClient {
                 msgs: msg_tx.clone(),
                 what,
             };
-            s.spawn(move || reader.run(input, observer));
+            s.spawn(move || reader.run(pieces, observer));
             for _ in 0..threads {
                 let msgs = msg_tx.clone();
                 let free = free_tx.clone();
@@ -222,7 +274,7 @@ impl KeepClient {
         let mut progress = Progress::default();
         let mut locators: Vec<Option<String>> = Vec::new();
         let mut failure: Option<Error> = None;
-        let mut total: Option<(usize, u64)> = None;
+        let mut total: Option<(Vec<usize>, u64)> = None;
         for msg in msgs {
             match msg {
                 Msg::Read(n) => {
@@ -254,7 +306,7 @@ impl KeepClient {
                     abort.store(true, Ordering::SeqCst);
                     failure.get_or_insert(e);
                 }
-                Msg::ReaderDone { blocks, size } => total = Some((blocks, size)),
+                Msg::ReaderDone { slots, size } => total = Some((slots, size)),
             }
         }
         for w in self.take_warnings() {
@@ -263,12 +315,21 @@ impl KeepClient {
         if let Some(e) = failure {
             return Err(e);
         }
-        let (blocks, size) = total.expect("the reader reports its end unless it failed");
-        locators.resize(blocks, None);
-        let locators = locators
+        let (slots, size) = total.expect("the reader reports its end unless it failed");
+        locators.resize(slots.len(), None);
+        let mut written: Vec<(usize, String)> = slots
             .into_iter()
-            .map(|l| l.expect("every block was stored or the upload failed"))
+            .zip(locators)
+            .map(|(slot, l)| {
+                (
+                    slot,
+                    l.expect("every block was stored or the upload failed"),
+                )
+            })
             .collect();
+        // Stable: within a piece, blocks keep the order they were read in.
+        written.sort_by_key(|&(slot, _)| slot);
+        let locators = written.into_iter().map(|(_, l)| l).collect();
         Ok(Uploaded {
             locators,
             size,
@@ -289,51 +350,66 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn run<R: Read>(self, mut input: R, mut observer: Option<BlockObserver<'_>>) {
+    fn run<R, P>(self, pieces: P, mut observer: Option<BlockObserver<'_>>)
+    where
+        R: Read,
+        P: Iterator<Item = Result<(usize, R)>>,
+    {
         let mut allocated = 0;
-        let mut index = 0;
+        // A buffer a piece ending on a block boundary left unused.
+        let mut spare: Option<Vec<u8>> = None;
+        let mut slots: Vec<usize> = Vec::new();
         let mut size = 0u64;
-        loop {
-            if self.abort.load(Ordering::SeqCst) {
-                return;
-            }
-            let mut buf = match self.free_rx.try_recv() {
-                Ok(buf) => buf,
-                Err(TryRecvError::Empty) if allocated < self.max_buffers => {
-                    allocated += 1;
-                    // Zeroed pages come from the OS lazily: memory grows
-                    // only as the buffer is filled.
-                    vec![0u8; BLOCK_SIZE]
-                }
-                Err(_) => match self.free_rx.recv() {
-                    Ok(buf) => buf,
-                    Err(_) => return,
-                },
-            };
-            let (len, eof) = match self.fill(&mut input, &mut buf) {
-                Ok(filled) => filled,
+        for piece in pieces {
+            let (slot, mut input) = match piece {
+                Ok(piece) => piece,
                 Err(e) => return self.fail(e),
             };
-            if len > 0 {
-                if let Some(observe) = observer.as_mut() {
-                    if let Err(e) = observe(&buf[..len]) {
-                        return self.fail(e);
-                    }
-                }
-                if self.job_tx.send(Job { index, buf, len }).is_err() {
+            loop {
+                if self.abort.load(Ordering::SeqCst) {
                     return;
                 }
-                index += 1;
-                size += len as u64;
-            }
-            if eof {
-                let _ = self.msgs.send(Msg::ReaderDone {
-                    blocks: index,
-                    size,
-                });
-                return;
+                let mut buf = match spare.take().map_or_else(|| self.free_rx.try_recv(), Ok) {
+                    Ok(buf) => buf,
+                    Err(TryRecvError::Empty) if allocated < self.max_buffers => {
+                        allocated += 1;
+                        // Zeroed pages come from the OS lazily: memory grows
+                        // only as the buffer is filled.
+                        vec![0u8; BLOCK_SIZE]
+                    }
+                    Err(_) => match self.free_rx.recv() {
+                        Ok(buf) => buf,
+                        Err(_) => return,
+                    },
+                };
+                let (len, eof) = match self.fill(&mut input, &mut buf) {
+                    Ok(filled) => filled,
+                    Err(e) => return self.fail(e),
+                };
+                if len > 0 {
+                    if let Some(observe) = observer.as_mut() {
+                        if let Err(e) = observe(&buf[..len]) {
+                            return self.fail(e);
+                        }
+                    }
+                    let index = slots.len();
+                    if self.job_tx.send(Job { index, buf, len }).is_err() {
+                        return;
+                    }
+                    slots.push(slot);
+                    size += len as u64;
+                } else {
+                    spare = Some(buf);
+                }
+                if eof {
+                    break;
+                }
             }
         }
+        if self.abort.load(Ordering::SeqCst) {
+            return;
+        }
+        let _ = self.msgs.send(Msg::ReaderDone { slots, size });
     }
 
     /// Fills one block: returns its length and whether the stream ended.
@@ -621,6 +697,79 @@ mod tests {
         assert!(matches!(e, Error::KeepWrite(_)), "{e}");
         // It stopped early: not every block was attempted on both services.
         assert!(fake.puts.lock().unwrap().len() <= 6);
+    }
+
+    fn piece(slot: usize, data: &[u8]) -> Result<Piece<'_>> {
+        Ok(Piece {
+            slot,
+            reader: Box::new(Trickle {
+                inner: data,
+                step: 3_000_001,
+            }),
+        })
+    }
+
+    #[test]
+    fn pieces_start_blocks_and_are_listed_by_slot() {
+        let (keep, fake) = keep_with(&[OK]);
+        let big: Vec<u8> = (0..BLOCK_SIZE + 10).map(|i| (i % 11) as u8).collect();
+        let small = b"header".to_vec();
+        let tail = b"end".to_vec();
+        // Written: big (slot 1), small (slot 0), an empty piece, tail (2).
+        let pieces = vec![
+            piece(1, &big),
+            piece(0, &small),
+            piece(3, b""),
+            piece(2, &tail),
+        ];
+        let up = keep
+            .upload_pieces(pieces.into_iter(), "pieces", &mut |_| {})
+            .unwrap();
+        let bare: Vec<String> = up
+            .locators
+            .iter()
+            .map(|l| l.trim_end_matches("+Asig@12345678").to_string())
+            .collect();
+        let want = [
+            format!("{}+6", md5_hex(&small)),
+            format!("{}+{BLOCK_SIZE}", md5_hex(&big[..BLOCK_SIZE])),
+            format!("{}+10", md5_hex(&big[BLOCK_SIZE..])),
+            format!("{}+3", md5_hex(&tail)),
+        ];
+        assert_eq!(bare, want);
+        assert_eq!(up.size, (big.len() + small.len() + tail.len()) as u64);
+        // Four blocks on two services each.
+        assert_eq!(fake.puts.lock().unwrap().len(), 8);
+    }
+
+    #[test]
+    fn a_piece_ending_on_a_block_boundary_leaves_no_empty_block() {
+        let (keep, _) = keep_with(&[OK]);
+        let exact = vec![5u8; BLOCK_SIZE];
+        let pieces = vec![piece(0, &exact), piece(1, b"x")];
+        let up = keep
+            .upload_pieces(pieces.into_iter(), "pieces", &mut |_| {})
+            .unwrap();
+        assert_eq!(up.locators.len(), 2);
+        assert!(up.locators[1].starts_with(&format!("{}+1+", md5_hex(b"x"))));
+    }
+
+    #[test]
+    fn a_failing_piece_source_stops_the_upload() {
+        let (keep, _) = keep_with(&[OK]);
+        let data = vec![1u8; 100];
+        let pieces: Vec<Result<Piece<'_>>> = vec![
+            piece(0, &data),
+            Err(Error::BadLocator {
+                locator: "piece".into(),
+                problem: "the source says no".into(),
+            }),
+            piece(1, &data),
+        ];
+        let e = keep
+            .upload_pieces(pieces.into_iter(), "pieces", &mut |_| {})
+            .unwrap_err();
+        assert!(e.to_string().contains("the source says no"), "{e}");
     }
 
     #[test]

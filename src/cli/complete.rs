@@ -42,6 +42,14 @@ fn value_kind(id: Id) -> ValueKind {
         // without asking the cluster, which a completion must not do).
         Id::Source => ValueKind::Files,
         Id::ProjectUuid => ValueKind::Words(&["source"]),
+        // Docker's usual platforms (any OS/ARCH[/VARIANT] is accepted).
+        Id::Platform => ValueKind::Words(&[
+            "linux/amd64",
+            "linux/arm64/v8",
+            "linux/arm/v7",
+            "linux/ppc64le",
+            "linux/s390x",
+        ]),
         _ => match FLAGS.iter().find(|f| f.id == id).and_then(|f| f.value) {
             Some(value) if !value.choices.is_empty() => ValueKind::Words(value.choices),
             _ => ValueKind::Nothing,

@@ -42,6 +42,12 @@ pub const FORMS: &[Form] = &[
                       input, without Docker. With no REPO, the archive's own repo:tag is used.",
     },
     Form {
+        synopsis: "[OPTIONS] --source=docker://REF [REPO[:TAG] | REPO TAG]",
+        description: "Pull an image from a registry straight into Arvados, without Docker or a \
+                      temporary file, stored as 'docker pull' then 'docker save' would give it. \
+                      With no REPO, the name 'docker pull' gives it (none for a digest).",
+    },
+    Form {
         synopsis: "[OPTIONS] --source=UUID|PDH [REPO[:TAG] | REPO TAG]",
         description:
             "Tag an image collection that is already in Arvados, copying it into the target \

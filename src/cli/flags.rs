@@ -35,6 +35,9 @@ pub enum Id {
     Format,
     Replication,
     StorageClasses,
+    Platform,
+    InsecureRegistry,
+    CompressedLayers,
 }
 
 /// Where an option comes from. A legacy option keeps every abbreviation
@@ -252,6 +255,8 @@ pub const FLAGS: &[FlagSpec] = &[
               The total is the file's size for --source=FILE and Docker's image size for \
               the daemon, marked as an estimate ('~3.50 GiB'; the percentage stops at 100); \
               standard input has no total, so the line shows what was read and the rate. \
+              For --source=docker:// the line counts the bytes pulled from the registry \
+              against the size of the layer blobs. \
               A resumed upload adds 'reused SIZE' for the blocks it did not send again. \
               A narrow terminal gets fewer fields. \
               After the upload one INFO line sums up: bytes sent, bytes reused, time and \
@@ -266,7 +271,8 @@ pub const FLAGS: &[FlagSpec] = &[
         help: "Show upload progress on stderr as machine-readable lines \
                (bytes written and, if known, the total).",
         man: "Each line reads 'PROGRAM PID: WRITTEN written TOTAL total', with -1 as \
-              TOTAL when the size is not known exactly (standard input, the daemon).",
+              TOTAL when the size is not known exactly (standard input, the daemon). \
+              For --source=docker:// both count bytes pulled from the registry.",
         ..SWITCH
     },
     FlagSpec {
@@ -335,12 +341,23 @@ pub const FLAGS: &[FlagSpec] = &[
         section: Section::Source,
         help: "Take the image from SOURCE instead of the Docker daemon: an image \
                archive written by 'docker save' (a file, or - for standard input), \
-               or a collection in Arvados that holds one (UUID or portable data hash).",
+               a collection in Arvados that holds one (UUID or portable data hash), \
+               or an image in a registry (docker://REFERENCE).",
         man: "No Docker daemon or docker command is needed. The archive is read once, \
               as a stream, and checked while it uploads; nothing is created on the \
               cluster unless it is a valid archive of exactly one image. A \
               collection source is tagged, or copied into the target project, \
-              without moving any data.",
+              without moving any data. A registry source is \
+              docker://[HOST[:PORT]/]REPO[:TAG|@sha256:DIGEST]; the reference follows Docker's rules \
+              (no host: Docker Hub, with library/ for a one-part name; default tag \
+              latest); the image is pulled with the credentials the docker command \
+              would use and written straight into Keep as the archive `docker pull` \
+              then `docker save` would give (Docker 25's layout, layers \
+              uncompressed and checked against their diff_ids), with no temporary \
+              file. Without REPO[:TAG] it is named as `docker pull` names it \
+              (ubuntu:24.04), or by its id only when pulled by digest. An image \
+              already in Arvados is found from the manifest and config alone, and no \
+              layer is pulled.",
         ..SWITCH
     },
     FlagSpec {
@@ -428,6 +445,51 @@ pub const FLAGS: &[FlagSpec] = &[
               (X-Keep-Storage-Classes-Confirmed); a cluster that does not confirm \
               classes gets a warning and only the replica count is checked. A copied \
               collection gets the classes too; a reused one keeps its own.",
+        ..SWITCH
+    },
+    FlagSpec {
+        id: Id::Platform,
+        long: "platform",
+        value: Some(Value {
+            metavar: "PLATFORM",
+            choices: &[],
+        }),
+        origin: Origin::New,
+        requires: Some("source"),
+        section: Section::Source,
+        help: "With --source=docker://, the platform to pull, OS/ARCH[/VARIANT], when \
+               the reference names a multi-platform image (default linux/amd64, what \
+               compute nodes run).",
+        man: "An error lists the platforms the image offers when none matches.",
+        ..SWITCH
+    },
+    FlagSpec {
+        id: Id::InsecureRegistry,
+        long: "insecure-registry",
+        value: Some(Value {
+            metavar: "HOST",
+            choices: &[],
+        }),
+        origin: Origin::New,
+        requires: Some("source"),
+        section: Section::Source,
+        help: "With --source=docker://, allow plain HTTP to the registry HOST or \
+               HOST:PORT (loopback hosts are always allowed). May be given more than once.",
+        ..SWITCH
+    },
+    FlagSpec {
+        id: Id::CompressedLayers,
+        long: "compressed-layers",
+        origin: Origin::New,
+        requires: Some("source"),
+        section: Section::Source,
+        help: "With --source=docker://, store the layers compressed, as the registry \
+               serves them, instead of as `docker save` writes them.",
+        man: "Smaller and faster to store, and still loaded by docker load and read by \
+              Singularity; but Arvados estimates the scratch space a container needs \
+              from the size of the image collection, so an image of compressed layers \
+              gets less than loading it needs. Each layer is still checked against its \
+              diff_id. zstd layers are always stored as pulled.",
         ..SWITCH
     },
 ];

@@ -88,9 +88,10 @@ fn description(out: &mut Page) {
         "If an image with the same id is already in Arvados, its collection is reused, \
          or copied into the target project without moving any data (unless --force is \
          given). \
-         Otherwise the image is streamed into Keep, from 'docker save' or from an archive \
-         file or standard input, in 64 MiB blocks hashed and written in parallel, with no \
-         copy on disk. \
+         Otherwise the image is streamed into Keep, from 'docker save', from an archive \
+         file or standard input, or from a registry, in 64 MiB blocks hashed and written \
+         in parallel, with no copy on disk (from a registry, each layer starts a block of \
+         its own). \
          The archive is checked while it streams (from the Docker daemon, all but the \
          layers' sha256, which Docker checked as it wrote them), and the collection is \
          created only after the whole archive has been read and found valid. \
@@ -215,7 +216,9 @@ fn environment(out: &mut Page) {
              context), when the socket cannot be used, or when no docker command is \
              installed, the docker command is run for these, with the rest of the \
              environment passed on. --pull always runs docker pull. No other form needs \
-             Docker.",
+             Docker. --source=docker:// reads registry credentials where the docker command \
+             does: $DOCKER_CONFIG/config.json, else ~/.docker/config.json, and the \
+             credential helpers it names.",
         ),
         (
             "ARV_KEEPDOCKER_USE_DOCKER_CLI",
@@ -328,6 +331,15 @@ fn examples(out: &mut Page) {
             &[
                 "ssh builder docker save example/hello:1.0 |",
                 "    arv-keepdocker --source=- example/hello:1.0",
+            ],
+        ),
+        (
+            "Pull an image from Docker Hub into Arvados, without Docker (stored as \
+             ubuntu:24.04), and one for ARM compute nodes from another registry:",
+            &[
+                "arv-keepdocker --source=docker://ubuntu:24.04",
+                "arv-keepdocker --source=docker://ghcr.io/example/tool:2.1 \\",
+                "    --platform=linux/arm64/v8",
             ],
         ),
         (

@@ -52,9 +52,11 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::reference::Reference;
 use crate::request::{
-    parse_target, py_repr, CollectionId, ImageArg, Input, List, OutputFormat, Progress,
-    ProgressChoice, Project, Request, Source, Storage, TagGivenTwice, TargetError, Upload,
+    parse_target, py_repr, CollectionId, ImageArg, Input, List, OutputFormat, PlatformArg,
+    Progress, ProgressChoice, Project, PullArgs, Request, Source, Storage, TagGivenTwice,
+    TargetError, Upload, DOCKER_SCHEME,
 };
 use flags::{Id, OptName, OptionString, Origin};
 
@@ -96,6 +98,9 @@ pub struct Args {
     pub format: OutputFormat,
     pub replication: Option<u32>,
     pub storage_classes: Option<Vec<String>>,
+    /// `--platform`, `--insecure-registry` (each one given),
+    /// `--compressed-layers`.
+    pub pull_from: Box<PullArgs>,
     /// The first positional.
     pub image: Option<String>,
     /// The second positional.
@@ -122,6 +127,7 @@ impl Default for Args {
             format: OutputFormat::Text,
             replication: None,
             storage_classes: None,
+            pull_from: Box::default(),
             image: None,
             tag: None,
         }
@@ -627,6 +633,28 @@ impl<'t> Consumer<'t> {
             }
             Id::Replication => a.replication = Some(parse_replication(&text()?)?),
             Id::StorageClasses => a.storage_classes = Some(parse_storage_classes(&text()?)?),
+            Id::Platform => {
+                let given = text()?;
+                a.pull_from.platform = Some(PlatformArg::parse(&given).ok_or_else(|| {
+                    usage(format!(
+                        "argument --platform: invalid value: {} (OS/ARCH or OS/ARCH/VARIANT, \
+                         such as 'linux/amd64' or 'linux/arm64/v8')",
+                        py_repr(&given)
+                    ))
+                })?)
+            }
+            Id::InsecureRegistry => {
+                let host = text()?;
+                if host.is_empty() || host.contains(['/', ' ']) {
+                    return Err(usage(format!(
+                        "argument --insecure-registry: invalid value: {} (a registry \
+                         HOST or HOST:PORT, without a scheme or a path)",
+                        py_repr(&host)
+                    )));
+                }
+                a.pull_from.insecure_registries.push(host)
+            }
+            Id::CompressedLayers => a.pull_from.compressed_layers = true,
         }
         Ok(None)
     }
@@ -765,6 +793,34 @@ fn check_new_forms(args: &Args) -> Result<(), CliError> {
             )));
         }
     }
+    let registry = args.from != Some(SourceKind::File)
+        && args
+            .source
+            .as_deref()
+            .is_some_and(|s| s.to_string_lossy().starts_with(DOCKER_SCHEME));
+    if !registry {
+        let pull_from = &args.pull_from;
+        let given = [
+            ("--platform", pull_from.platform.is_some()),
+            (
+                "--insecure-registry",
+                !pull_from.insecure_registries.is_empty(),
+            ),
+            ("--compressed-layers", pull_from.compressed_layers),
+        ];
+        if let Some((name, _)) = given.iter().find(|(_, set)| *set) {
+            return Err(usage(format!(
+                "argument {name}: only valid with --source=docker://REFERENCE"
+            )));
+        }
+    }
+    if registry && args.project_uuid.as_deref() == Some("source") {
+        return Err(usage(
+            "argument --project-uuid: 'source' means the project of a source collection, \
+             but --source=docker://... is an image in a registry; give a project UUID, or \
+             leave --project-uuid out for your home project",
+        ));
+    }
     if args.project_uuid.as_deref() == Some("source") {
         let could_be_collection =
             args.source.is_some() && !stdin && args.from != Some(SourceKind::File);
@@ -802,8 +858,17 @@ impl Args {
                 ImageArg::parse(&image, self.tag.as_deref()).map_err(CliError::TagGivenTwice)?,
             ),
             (Some(source), image) => {
+                let registry = source
+                    .to_str()
+                    .and_then(|s| s.strip_prefix(DOCKER_SCHEME))
+                    .filter(|_| self.from != Some(SourceKind::File));
                 let input = if source == "-" {
                     Input::Stdin
+                } else if let Some(reference) = registry {
+                    Input::Registry(Box::new(
+                        Reference::parse(reference)
+                            .map_err(|e| usage(format!("argument --source: {e}")))?,
+                    ))
                 } else {
                     match self.from {
                         Some(SourceKind::File) => Input::File(PathBuf::from(source)),
@@ -851,6 +916,7 @@ impl Args {
                 replication: self.replication,
                 classes: self.storage_classes,
             },
+            pull_from: self.pull_from,
         }))
     }
 }

@@ -792,6 +792,7 @@ fn upload(source: Source) -> Upload {
         dry_run: false,
         format: OutputFormat::Text,
         storage: Storage::default(),
+        pull_from: Box::default(),
     }
 }
 
@@ -1179,5 +1180,145 @@ fn every_free_prefix_of_a_new_option_names_it() {
             };
             assert!(set, "{argv:?}");
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// `--source=docker://REF` and the options of a registry source.
+
+use crate::reference::Reference;
+use crate::request::{PlatformArg, PullArgs};
+
+/// The reference part is read by the reference parser: a good one makes a
+/// registry source, a bad one is a usage error quoting the parser's words
+/// (exit status 2), whatever the parser decides.
+#[test]
+fn a_docker_source_is_a_registry_reference() {
+    for text in [
+        "ubuntu",
+        "ubuntu:24.04",
+        "ghcr.io/org/tool:2.1",
+        "localhost:5000/x@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "Bad/UPPER",
+        "",
+        "x::y",
+    ] {
+        let source = format!("--source=docker://{text}");
+        let got = request(&[&source, "my/name:1"], &NOT_A_TTY);
+        match Reference::parse(text) {
+            Ok(reference) => assert_eq!(
+                got,
+                Ok(Request::Upload(upload(Source::Given {
+                    input: Input::Registry(Box::new(reference)),
+                    repo_tag: Some(rt("my/name", "1")),
+                }))),
+                "{text}"
+            ),
+            Err(e) => {
+                let err = got.unwrap_err();
+                assert_eq!(err, CliError::Usage(format!("argument --source: {e}")));
+                assert_eq!(err.exit_code(), 2);
+            }
+        }
+    }
+    // --from=file keeps it a path.
+    assert_eq!(
+        request(&["--from=file", "--source=docker://x"], &NOT_A_TTY),
+        Ok(Request::Upload(upload(Source::Given {
+            input: Input::File("docker://x".into()),
+            repo_tag: None,
+        })))
+    );
+}
+
+#[test]
+fn registry_options_parse_and_need_a_docker_source() {
+    let Ok(Parsed::Run(args)) = parse([
+        "--source=docker://x",
+        "--platform=linux/arm64/v8",
+        "--insecure-registry",
+        "reg.example:5000",
+        "--insecure-registry=other",
+        "--compressed-layers",
+    ]) else {
+        panic!("did not parse");
+    };
+    assert_eq!(
+        *args.pull_from,
+        PullArgs {
+            platform: PlatformArg::parse("linux/arm64/v8"),
+            insecure_registries: vec!["reg.example:5000".into(), "other".into()],
+            compressed_layers: true,
+        }
+    );
+    let rows: &[(&[&str], &str)] = &[
+        (
+            &["--source=x.tar", "--platform=linux/amd64"],
+            "argument --platform: only valid with --source=docker://REFERENCE",
+        ),
+        (
+            &["--source=-", "--compressed-layers"],
+            "argument --compressed-layers: only valid with --source=docker://REFERENCE",
+        ),
+        (
+            &[
+                "--from=file",
+                "--source=docker://x",
+                "--insecure-registry=h",
+            ],
+            "argument --insecure-registry: only valid with --source=docker://REFERENCE",
+        ),
+        (
+            &["--platform=linux/amd64", "img"],
+            "argument --platform: only valid with --source",
+        ),
+        (
+            &["--source=docker://x", "--platform=linux"],
+            "argument --platform: invalid value: 'linux' (OS/ARCH or OS/ARCH/VARIANT, \
+             such as 'linux/amd64' or 'linux/arm64/v8')",
+        ),
+        (
+            &["--source=docker://x", "--platform=linux/amd64/v1/x"],
+            "argument --platform: invalid value: 'linux/amd64/v1/x' (OS/ARCH or \
+             OS/ARCH/VARIANT, such as 'linux/amd64' or 'linux/arm64/v8')",
+        ),
+        (
+            &["--source=docker://x", "--insecure-registry=http://h"],
+            "argument --insecure-registry: invalid value: 'http://h' (a registry HOST or \
+             HOST:PORT, without a scheme or a path)",
+        ),
+        (
+            &["--source=docker://x", "--project-uuid=source"],
+            "argument --project-uuid: 'source' means the project of a source collection, \
+             but --source=docker://... is an image in a registry; give a project UUID, or \
+             leave --project-uuid out for your home project",
+        ),
+    ];
+    for (argv, want) in rows {
+        let err = parse(argv.iter().copied()).unwrap_err();
+        assert_eq!(err, CliError::Usage(want.to_string()), "{argv:?}");
+        assert_eq!(err.exit_code(), 2);
+    }
+}
+
+#[test]
+fn platforms() {
+    let p = |s: &str| PlatformArg::parse(s);
+    let amd64 = p("linux/amd64").unwrap();
+    assert_eq!((amd64.os(), amd64.architecture()), ("linux", "amd64"));
+    assert_eq!(amd64.variant(), None);
+    let arm = p("linux/arm/v7").unwrap();
+    assert_eq!((arm.os(), arm.architecture()), ("linux", "arm"));
+    assert_eq!(arm.variant(), Some("v7"));
+    for bad in [
+        "",
+        "linux",
+        "linux/",
+        "/amd64",
+        "Linux/amd64",
+        "linux/amd 64",
+        "a/b/c/d",
+    ] {
+        assert_eq!(p(bad), None, "{bad:?}");
     }
 }

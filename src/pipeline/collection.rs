@@ -497,6 +497,22 @@ pub fn create_fresh_recording(
     plan: &Plan,
     manifest_digest: Option<&str>,
 ) -> Result<Ensured> {
+    let mut properties = serde_json::Map::new();
+    if let Some(digest) = manifest_digest {
+        properties.insert(MANIFEST_DIGEST.into(), Value::String(digest.to_string()));
+    }
+    create_fresh_with(cx, uploaded, facts, plan, properties)
+}
+
+/// [`create_fresh`], with `properties` besides `docker-image-repo-tag`
+/// (the containerd store's digest, where a pulled image came from).
+pub fn create_fresh_with(
+    cx: &Session,
+    uploaded: &Uploaded,
+    facts: ImageFacts,
+    plan: &Plan,
+    properties: serde_json::Map<String, Value>,
+) -> Result<Ensured> {
     let name = collection_name(plan.name.as_deref(), facts.repo_tag.as_ref(), &facts.id);
     let manifest = uploaded.manifest(&format!("{}.tar", facts.id));
     let mut body = collection_body(
@@ -506,8 +522,8 @@ pub fn create_fresh_recording(
         facts.repo_tag.as_ref(),
         &cx.storage,
     );
-    if let Some(digest) = manifest_digest {
-        body["properties"][MANIFEST_DIGEST] = Value::String(digest.to_string());
+    for (key, value) in properties {
+        body["properties"][key] = value;
     }
     let collection = create_collection(cx, &body, CollectionAction::Upload, None, plan.force)?;
     // An adopted leftover was saved by the run that left it.

@@ -8,6 +8,7 @@
 //!     from_collection.rs   a collection (`--source=UUID|PDH`), which resolves
 //!                          its own target: with `--project-uuid=source` that
 //!                          is only known once the collection is read
+//!     registry.rs          a registry (`--source=docker://REF`)
 //! phase 2: ensure the metadata links exist (tags.rs)
 //! ```
 //!
@@ -22,6 +23,7 @@ pub mod collection;
 pub mod daemon;
 pub mod format;
 pub mod from_collection;
+pub mod registry;
 pub mod report;
 pub mod session;
 pub mod source;
