@@ -135,8 +135,8 @@ pub enum Error {
     /// An image pulled from a registry (`--source=docker://`) cannot be
     /// stored: the registry failed, or what it served does not match the
     /// image's own digests (a layer whose bytes are not its `diff_id`).
-    /// `reference` is the full reference, `problem` one line naming the
-    /// blob or layer concerned.
+    /// `reference` is the full reference (empty when `problem` names it
+    /// already), `problem` one line naming the blob or layer concerned.
     Registry { reference: String, problem: String },
 }
 
@@ -355,6 +355,7 @@ impl fmt::Display for Error {
                 ids.len(),
                 ids.join(", ")
             ),
+            Error::Registry { reference, problem } if reference.is_empty() => f.write_str(problem),
             Error::Registry { reference, problem } => write!(f, "{reference}: {problem}"),
             Error::ForceNeedsDocker(e) => write!(
                 f,

@@ -209,16 +209,23 @@ fn platform(upload: &Upload) -> Platform {
     }
 }
 
-/// A registry error as the command reports it: one line, the reference
-/// first (once: the client's own messages may start with it).
+/// A registry error as the command reports it: one line, naming the
+/// reference once (the client's own messages may start with it).
 fn registry_error(reference: &Reference, e: RegistryError) -> Error {
     let reference = reference.to_string();
     let problem = e.to_string();
-    let problem = match problem.strip_prefix(&format!("{reference}: ")) {
-        Some(rest) => rest.to_string(),
-        None => problem,
-    };
-    Error::Registry { reference, problem }
+    match problem.strip_prefix(&reference) {
+        Some(rest) if rest.starts_with(": ") => Error::Registry {
+            reference,
+            problem: rest[2..].to_string(),
+        },
+        // "REF is a schema 1 manifest ...": already a sentence about it.
+        Some(_) => Error::Registry {
+            reference: String::new(),
+            problem,
+        },
+        None => Error::Registry { reference, problem },
+    }
 }
 
 /// Prints the outcome: the collection UUID (legacy), the plan of a dry

@@ -598,7 +598,7 @@ impl<'a> Pieces<'a> {
         };
         let (input, check): (Box<dyn Read + Send>, Check) = match file.stored {
             Stored::Inflated => (
-                Box::new(flate2::read::MultiGzDecoder::new(blob)),
+                Box::new(Inflating(flate2::read::MultiGzDecoder::new(blob))),
                 Check::Stored(Sha256::new()),
             ),
             Stored::Plain | Stored::AsPulled(Compression::None) => {
@@ -669,6 +669,27 @@ impl Read for Counted {
         let n = self.inner.read(buf)?;
         self.counter.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
+    }
+}
+
+/// A gzip blob decompressed as it streams. Bytes the decoder refuses are
+/// most often bytes that do not match the blob's digest (a corrupt or cut
+/// transfer): the rest of the blob is then read through the source's
+/// check, so that the error is the digest mismatch the source reports
+/// rather than the decoder's complaint about its symptom.
+struct Inflating(flate2::read::MultiGzDecoder<Counted>);
+
+impl Read for Inflating {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.0.read(buf) {
+            Ok(n) => Ok(n),
+            Err(e) if e.get_ref().is_some_and(|inner| inner.is::<Error>()) => Err(e),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+            Err(e) => match io::copy(self.0.get_mut(), &mut io::sink()) {
+                Err(source) => Err(source),
+                Ok(_) => Err(e),
+            },
+        }
     }
 }
 
