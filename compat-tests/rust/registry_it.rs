@@ -130,6 +130,7 @@ impl Image {
         Resolved {
             reference,
             manifest_digest: sha256(&manifest_bytes),
+            index_digest: None,
             config: self.blob(&config_descriptor.digest),
             config_descriptor,
             layers: self.manifest["layers"]

@@ -152,6 +152,7 @@ def test_a_pull_stores_what_docker_pull_then_a_legacy_upload_names(
     props = coll["properties"]
     assert props["docker-image-repo-tag"] == name
     assert props["docker-image-pulled-from"] == "%s@%s" % (name, image.manifest_digest)
+    assert props["docker-image-manifest-digest"] == image.manifest_digest
     ours = sorted((l["link_class"], l["name"], l["head_uuid"]) for l in links)
     assert ours == [(HASH, image.image_id, coll["uuid"]), (REPO_TAG, name, coll["uuid"])]
 
@@ -249,6 +250,14 @@ def test_a_platform_of_a_multi_platform_index(cluster, pull, registries):
     assert result.returncode == 0, result
     [coll] = records(cluster)[0]
     assert image_file(coll) == registries.content["multi-arm64"].image_id + ".tar"
+    # Provenance: the platform's manifest; the containerd store's name for
+    # the image: the index it was chosen from.
+    arm64, index = registries.content["multi-arm64"], registries.content["multi-index"]
+    assert coll["properties"]["docker-image-pulled-from"] == "%s/kdtest/multi:v1@%s" % (
+        registry.address,
+        arm64.manifest_digest,
+    )
+    assert coll["properties"]["docker-image-manifest-digest"] == index.manifest_digest
     cluster.reset()
     result = pull.run("--no-progress", reference)
     assert result.returncode == 0, result

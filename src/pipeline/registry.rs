@@ -146,9 +146,12 @@ pub fn ensure_from_registry(
     }
     let uploaded = upload(cx, plan, &layout, pull.blobs)?;
     let mut properties = serde_json::Map::new();
+    // What Docker 29's containerd store would call the image after
+    // `docker pull REF` (the index's digest for a multi-platform
+    // reference), as a daemon upload from that store records it.
     properties.insert(
         collection::MANIFEST_DIGEST.into(),
-        Value::String(resolved.manifest_digest.clone()),
+        Value::String(resolved.store_digest().to_string()),
     );
     properties.insert(PULLED_FROM.into(), Value::String(pulled_from(resolved)));
     collection::create_fresh_with(cx, &uploaded, facts, plan, properties)
@@ -871,6 +874,7 @@ mod tests {
                 digest: None,
             },
             manifest_digest: sha(b"the manifest"),
+            index_digest: None,
             config_descriptor: Descriptor {
                 media_type: "application/vnd.docker.container.image.v1+json".into(),
                 digest: sha(&config),

@@ -649,7 +649,9 @@ pub fn resolve(
         problem,
     };
     let mut parsed = manifest::parse(&content_type, &body).map_err(bad)?;
+    let mut index_digest = None;
     if let Parsed::Index(entries) = &parsed {
+        index_digest = Some(digest.clone());
         let entry = manifest::choose(entries, platform).map_err(|offered| {
             RegistryError::PlatformNotOffered {
                 reference: reference.to_string(),
@@ -694,6 +696,7 @@ pub fn resolve(
     Ok(Resolved {
         reference: reference.clone(),
         manifest_digest: digest,
+        index_digest,
         config,
         config_descriptor,
         layers,

@@ -70,6 +70,10 @@ pub struct Resolved {
     pub reference: Reference,
     /// Digest of the image manifest (not of the index it was chosen from).
     pub manifest_digest: String,
+    /// Digest of the index the manifest was chosen from, if the reference
+    /// named one: what Docker 29's containerd image store calls the image
+    /// after `docker pull`.
+    pub index_digest: Option<String>,
     /// The config blob, already checked against `config.digest`.
     pub config: Vec<u8>,
     pub config_descriptor: Descriptor,
@@ -78,6 +82,14 @@ pub struct Resolved {
 }
 
 impl Resolved {
+    /// The digest Docker's containerd image store calls the pulled image:
+    /// the index's when the reference named one, else the manifest's.
+    pub fn store_digest(&self) -> &str {
+        self.index_digest
+            .as_deref()
+            .unwrap_or(&self.manifest_digest)
+    }
+
     /// The image id: the config digest, as `docker load` reports it.
     pub fn image_id(&self) -> &str {
         &self.config_descriptor.digest
