@@ -818,7 +818,8 @@ fn listing() {
             request(argv, &NOT_A_TTY),
             Ok(Request::List(List {
                 retries: 10,
-                format: OutputFormat::Text
+                format: OutputFormat::Text,
+                filter: None,
             })),
             "{argv:?}"
         );
@@ -827,7 +828,8 @@ fn listing() {
         request(&["--retries=3"], &TTY),
         Ok(Request::List(List {
             retries: 3,
-            format: OutputFormat::Text
+            format: OutputFormat::Text,
+            filter: None,
         }))
     );
 }
@@ -1142,7 +1144,8 @@ fn new_options_reach_the_request() {
         request(&["--format", "json", "images"], &NOT_A_TTY),
         Ok(Request::List(List {
             retries: 10,
-            format: OutputFormat::Json
+            format: OutputFormat::Json,
+            filter: None,
         }))
     );
 }
