@@ -19,10 +19,13 @@ status 1 or 2, the cluster unchanged).
 """
 
 import json
+import os
+import re
+import subprocess
 
 import pytest
 from calls import keep_calls
-from conftest import ERROR_LINE, generated
+from conftest import ERROR_LINE, ROOT, generated
 from sidebyside import differences, normalize
 
 PLAIN = "kdtest-plain:v1"  # a fixture image of the Docker test bed
@@ -348,3 +351,73 @@ def test_bad_input(cluster, t, argv, keepdocker, stdin, words):
         theirs = play("arv-keepdocker", cluster, t, keepdocker, uploaded(), stdin)
         ours = play("arv-docker", cluster, t, argv, uploaded(), stdin)
         assert differences(theirs, ours) == []
+
+
+# --------------------------------------------------------------------------
+# The man page and the completions, through the real tools (as test_docs.py
+# checks arv-keepdocker's).
+
+from test_docs import need, run, zsh_complete  # noqa: E402
+
+MAN_PAGE = ROOT / "man" / "arv-docker.1"
+BASH_SCRIPT = ROOT / "man" / "completions" / "arv-docker.bash"
+
+
+def test_man_page_lints_clean_and_renders_every_option(arv_docker):
+    assert run(need("mandoc"), "-T", "lint", str(MAN_PAGE)).stdout == ""
+    groff = run(need("groff"), "-man", "-ww", "-z", str(MAN_PAGE))
+    assert (groff.returncode, groff.stdout, groff.stderr) == (0, "", "")
+    rendered = run(need("man"), "-l", str(MAN_PAGE), env=dict(os.environ, MANWIDTH="100", MAN_KEEP_FORMATTING="0"))
+    text = re.sub(r".\x08", "", rendered.stdout)
+    for command in ["images", "load", "push", "pull"]:
+        assert re.search(r"^   %s \[OPTIONS\]" % command, text, re.M), command
+        help_text = run(str(arv_docker), command, "--help").stdout
+        for option in set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", help_text)):
+            assert option in text, (command, option)
+
+
+def bash_complete(words, cwd=None):
+    script = """
+source "$1"
+shift
+COMP_WORDS=("$@")
+COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
+PATH=/nonexistent  # no docker: only what the script itself offers
+_arv_docker
+printf '%s\\n' "${COMPREPLY[@]}"
+"""
+    result = subprocess.run([need("bash"), "-c", script, "bash", str(BASH_SCRIPT), "arv-docker", *words],
+                            capture_output=True, text=True, cwd=cwd)
+    assert (result.returncode, result.stderr) == (0, ""), result
+    return sorted(line for line in result.stdout.split("\n") if line)
+
+
+@pytest.mark.parametrize("words, expected", [
+    ([""], ["images", "load", "pull", "push"]),
+    (["p"], ["pull", "push"]),
+    (["--v"], ["--version"]),
+    (["load", "--fr"], ["--from"]),
+    (["load", "--from", ""], ["collection", "daemon", "file"]),
+    (["load", "--from", "=", "d"], ["daemon"]),
+    (["images", "--format=j"], ["json"]),
+    (["push", "--so"], ["--source"]),
+    (["images", "--so"], []),
+    (["pull", "--pl"], ["--platform"]),
+])
+def test_bash_candidates(words, expected):
+    assert bash_complete(words) == expected
+
+
+def test_bash_input_completes_files(tmp_path):
+    (tmp_path / "hello.tar").write_bytes(b"")
+    assert bash_complete(["load", "-i", "he"], cwd=tmp_path) == ["hello.tar"]
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("arv-docker pu", ["pull", "push"]),
+    ("arv-docker load --fr", ["--from"]),
+    ("arv-docker load --from=", ["collection", "daemon", "file"]),
+    ("arv-docker push --sou", ["--source"]),
+])
+def test_zsh_candidates(line, expected, tmp_path):
+    assert zsh_complete(line, tmp_path) == expected
