@@ -130,6 +130,20 @@ def test_load_file(cluster, t, where, name):
          ["--from=file", "--source={ARCHIVE}", *extra, *name], before)
 
 
+@pytest.mark.parametrize("options", [
+    ["--format=json", "--name=my image", "--replication=1"],
+    ["--dry-run"],
+    ["--dry-run", "--format", "json"],
+    ["--silent", "--no-cache", "--batch-progress"],
+])
+def test_load_passes_the_upload_options_on(cluster, t, options):
+    outcome = same(cluster, t, ["load", *options, "-i", "{ARCHIVE}"], [*options, "--source={ARCHIVE}"])
+    if "--dry-run" in options:
+        assert outcome.collections == [] and not outcome.wrote_keep
+    if "--format=json" in options:
+        assert json.loads(outcome.raw.stdout)["collection"]["name"] == "my image"
+
+
 @pytest.mark.parametrize("where", PROJECTS)
 @pytest.mark.parametrize("argv", [["load"], ["load", "-i", "-", "x/stdin:3"]])
 def test_load_stdin(cluster, t, where, argv):

@@ -3,6 +3,7 @@
 //! wherever there is one), and its usage errors, word for word.
 
 use super::*;
+use crate::request::CollectionId;
 use crate::request::{Project, RepoTag, Upload};
 
 const ENV: DockerEnv = DockerEnv {
@@ -324,4 +325,63 @@ fn the_table_is_well_formed() {
         assert_eq!(c.command.spec().name, c.name);
         assert_eq!(c.arguments.len(), 1);
     }
+}
+
+/// `load -i X`: the `--source` rules (a file, then a collection), then an
+/// image of the Docker daemon; a path that names no file is reported as one.
+#[test]
+fn load_input_resolution() {
+    use std::path::Path;
+    let auto = |s: &str| Input::AutoOrDaemon(s.into());
+    let files =
+        |names: &'static [&'static str]| move |p: &Path| names.iter().any(|n| p == Path::new(n));
+    let rows: &[(&str, &[&str], Result<Input, ()>)] = &[
+        ("img.tar", &["img.tar"], Ok(Input::File("img.tar".into()))),
+        (UUID, &[UUID], Ok(Input::File(UUID.into()))),
+        (
+            UUID,
+            &[],
+            Ok(Input::Collection(CollectionId::Uuid(UUID.into()))),
+        ),
+        (
+            PDH,
+            &[],
+            Ok(Input::Collection(CollectionId::Pdh(PDH.into()))),
+        ),
+        ("ubuntu", &["ubuntu"], Ok(Input::File("ubuntu".into()))),
+        (
+            "ubuntu",
+            &[],
+            Ok(Input::Daemon(ImageArg::Name(rt("ubuntu", "latest")))),
+        ),
+        (
+            "ghcr.io/org/tool:2.1",
+            &[],
+            Ok(Input::Daemon(ImageArg::Name(rt("ghcr.io/org/tool", "2.1")))),
+        ),
+        (
+            "sha256:d2c94e",
+            &[],
+            Ok(Input::Daemon(
+                ImageArg::parse("sha256:d2c94e", None).unwrap(),
+            )),
+        ),
+        ("nope.tar", &[], Err(())),
+        ("./x", &[], Err(())),
+        ("/tmp/image", &[], Err(())),
+        ("a b", &[], Err(())),
+    ];
+    for (arg, existing, want) in rows {
+        let got = auto(arg).resolve(files(existing)).map_err(|_| ());
+        assert_eq!(&got, want, "{arg} with files {existing:?}");
+    }
+    // Through the request: the message names -i and all three kinds.
+    let upload = upload(docker(&["load", "-i", "nope.tar"]));
+    let err = upload.resolve_input(|_| false).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "-i 'nope.tar': no such file, and not a collection UUID, a portable data hash or a \
+         Docker image name (use --from=file, --from=collection or --from=daemon to say which \
+         was meant)"
+    );
 }
