@@ -34,7 +34,7 @@ pub use crate::pipeline::report::{
 };
 use crate::pipeline::session::{resolve_owner, Plan, Session};
 use crate::pipeline::{daemon, from_collection, registry, source, tags};
-use crate::request::{parse_target, CollectionId, ImageArg, Project, RepoTag};
+use crate::request::{parse_target, CollectionId, ImageArg, NameFilter, Project, RepoTag};
 pub use crate::settings::ClientConfig;
 use crate::settings::{Env, Settings};
 
@@ -267,8 +267,32 @@ pub fn list_images(api: &ApiClient, project: Option<&str>) -> Result<Vec<ImageRe
 /// The listing the command prints: [`list_images`]'s rows before they
 /// become records, so that the command can print the rows legacy printed
 /// before a broken one, and its own errors.
-pub(crate) fn listing(api: &ApiClient, with_pdh: bool) -> crate::error::Result<Vec<list::Listed>> {
-    list::find(api, Search::All, None, with_pdh)
+/// With `filter`, only the rows of that repository (and tag), found by
+/// the search [`search_images_by_name`] runs.
+pub(crate) fn listing(
+    api: &ApiClient,
+    filter: Option<&NameFilter>,
+    with_pdh: bool,
+) -> crate::error::Result<Vec<list::Listed>> {
+    let what = match filter {
+        None => Search::All,
+        Some(f) => Search::Name {
+            repo: &f.repo,
+            tag: f.tag.as_deref(),
+        },
+    };
+    list::find(api, what, None, with_pdh)
+}
+
+/// The best image named `name` in Arvados, in the listing's order
+/// (`arv-docker push NAME`): its collection UUID, if there is one.
+pub(crate) fn best_named(api: &ApiClient, name: &RepoTag) -> crate::error::Result<Option<String>> {
+    let what = Search::Name {
+        repo: &name.repo,
+        tag: Some(&name.tag),
+    };
+    let rows = list::find(api, what, None, false)?;
+    Ok(rows.into_iter().next().map(|row| row.collection))
 }
 
 /// Creates the `docker_image_repo+tag` link naming `collection` as
@@ -468,7 +492,7 @@ pub fn upload_from_daemon(
     let session = Session::with_clients(api, keep)?;
     let plan = library_plan(&session, project)?;
     let local = daemon::resolve_local(&image, false, false)?;
-    Ok(from_daemon_with(&session, &plan, &image, local)?.report(false))
+    Ok(from_daemon_with(&session, &plan, &image, None, local)?.report(false))
 }
 
 fn search(api: &ApiClient, what: Search<'_>, project: Option<&str>) -> Result<Vec<ImageRecord>> {
@@ -539,14 +563,16 @@ pub(crate) fn from_archive_with(
 }
 
 /// [`upload_from_daemon`] (and the command's legacy form): the image
-/// collection from the Docker daemon, then its links.
+/// collection from the Docker daemon, then its links; named `name` when
+/// given, else as `image` names it.
 pub(crate) fn from_daemon_with(
     session: &Session,
     plan: &Plan,
     image: &ImageArg,
+    name: Option<&RepoTag>,
     local: daemon::Local,
 ) -> crate::error::Result<Made> {
-    let ensured = daemon::ensure_from_daemon(session, plan, image, local)?;
+    let ensured = daemon::ensure_from_daemon(session, plan, image, name, local)?;
     Made::tagged(session, plan, ensured)
 }
 
@@ -589,7 +615,7 @@ pub(crate) fn from_collection_with(
 }
 
 /// `repo[:tag]` split at the tag; `None` for no tag.
-fn split_name(name: &str) -> Result<(&str, Option<&str>)> {
+pub(crate) fn split_name(name: &str) -> Result<(&str, Option<&str>)> {
     let bad = || ImageError::InvalidArgument(format!("{name:?} is not an image name"));
     if name.is_empty() || name.contains(char::is_whitespace) {
         return Err(bad());

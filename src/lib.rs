@@ -12,7 +12,9 @@
 //!
 //! ```text
 //! cli/          the command line: one flag table (flags.rs), the lexopt
-//!               loop with argparse's habits (mod.rs), help (doc.rs)
+//!               loop with argparse's habits (mod.rs), help (doc.rs);
+//!               docker/, the `arv-docker` commands (load, push, pull,
+//!               images) with their own table, parsed into the same request
 //! request       the one request value every command-line form becomes
 //! run           the command: connect, then list (images::listing, then
 //!               list::print) or upload (resolve the source and project,
@@ -92,8 +94,15 @@ pub mod internal {
 
     pub mod cli {
         pub use crate::cli::{parse, prog_name, CliError, Env, Parsed};
+        pub use crate::request::Request;
         pub mod doc {
             pub use crate::cli::doc::{help, usage_error, version};
+        }
+        pub mod docker {
+            pub use crate::cli::docker::{parse, DockerEnv, DockerError, DockerParsed, PROG};
+            pub mod doc {
+                pub use crate::cli::docker::doc::{help, usage_error};
+            }
         }
     }
 

@@ -36,6 +36,18 @@ pub struct List {
     pub retries: u64,
     /// `--format`: the legacy table or a JSON document.
     pub format: OutputFormat,
+    /// `arv-docker images NAME`: only the rows of this repository (and
+    /// tag); `None` lists every image.
+    pub filter: Option<NameFilter>,
+}
+
+/// `REPO` or `REPO:TAG`: which rows of the listing `arv-docker images`
+/// shows (the listing's search by name, `list::Search::Name`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NameFilter {
+    pub repo: String,
+    /// `None`: every tag of the repository.
+    pub tag: Option<String>,
 }
 
 /// `--format=text|json`: what is printed on stdout.
@@ -167,6 +179,10 @@ pub enum Source {
         /// store the image by its hash only if there is none.
         repo_tag: Option<RepoTag>,
     },
+    /// `arv-docker push NAME`: the most preferred image of that name in
+    /// Arvados (the listing's order) if there is one, else the image of
+    /// that name in the local Docker daemon; tagged NAME.
+    Named(RepoTag),
 }
 
 /// The `--source` value, interpreted according to `--from`.
@@ -184,6 +200,12 @@ pub enum Input {
     /// `--source=docker://REF`: an image in a registry, pulled with no
     /// Docker daemon (boxed: the other inputs are one word).
     Registry(Box<Reference>),
+    /// `arv-docker load -i IMAGE`: an image in the local Docker daemon, by
+    /// name or id, as the legacy positional `IMAGE` finds it.
+    Daemon(ImageArg),
+    /// `arv-docker load -i X` without `--from`: as [`Input::Auto`], and
+    /// then an image in the local Docker daemon.
+    AutoOrDaemon(OsString),
 }
 
 /// The scheme of a registry `--source`.
@@ -502,16 +524,28 @@ impl Input {
     /// wins, then a collection identifier, else an error saying what was
     /// tried. `is_file` is asked about the path (the caller does the stat).
     /// Other inputs are returned unchanged.
+    ///
+    /// [`Input::AutoOrDaemon`] follows the same rules, then takes any
+    /// other argument that can be a Docker image name or id (not one that
+    /// reads as a path: see [`can_be_docker_image`]) as a daemon image.
     pub fn resolve(self, is_file: impl FnOnce(&Path) -> bool) -> Result<Input, UnresolvedSource> {
-        let Input::Auto(arg) = self else {
-            return Ok(self);
+        let (arg, daemon) = match self {
+            Input::Auto(arg) => (arg, false),
+            Input::AutoOrDaemon(arg) => (arg, true),
+            other => return Ok(other),
         };
         if is_file(Path::new(&arg)) {
             return Ok(Input::File(PathBuf::from(arg)));
         }
-        match arg.to_str().and_then(CollectionId::parse) {
-            Some(id) => Ok(Input::Collection(id)),
-            None => Err(UnresolvedSource(arg)),
+        if let Some(id) = arg.to_str().and_then(CollectionId::parse) {
+            return Ok(Input::Collection(id));
+        }
+        match arg.to_str() {
+            Some(text) if daemon && can_be_docker_image(text) => {
+                let image = ImageArg::parse(text, None).expect("no tag argument, no conflict");
+                Ok(Input::Daemon(image))
+            }
+            _ => Err(UnresolvedSource(arg)),
         }
     }
 }
@@ -526,9 +560,14 @@ impl Upload {
     ) -> Result<Upload, SourceError> {
         if let Source::Given { input, .. } = &mut self.source {
             let given = std::mem::replace(input, Input::Stdin);
-            *input = given
-                .resolve(is_file)
-                .map_err(|UnresolvedSource(arg)| SourceError::Unresolved(arg))?;
+            let daemon = matches!(given, Input::AutoOrDaemon(_));
+            *input = given.resolve(is_file).map_err(|UnresolvedSource(arg)| {
+                if daemon {
+                    SourceError::UnresolvedInput(arg)
+                } else {
+                    SourceError::Unresolved(arg)
+                }
+            })?;
             if self.project == Project::OfSource {
                 if let Input::File(path) = input {
                     return Err(SourceError::OfSourceOfFile(path.clone()));
@@ -540,6 +579,22 @@ impl Upload {
         }
         Ok(self)
     }
+}
+
+/// Whether `text` can name an image in the Docker daemon: a name
+/// (`[HOST[:PORT]/]PATH[:TAG]`, lower-case path, no spaces) or an id. A
+/// path that names no file (`./x.tar`, `/tmp/x`, `x.tar`) cannot, so that
+/// a mistyped file name is reported as a missing file, not as an image
+/// Docker does not have.
+pub fn can_be_docker_image(text: &str) -> bool {
+    let well_formed = !text.is_empty()
+        && !text.starts_with(['.', '/', '-', '~'])
+        && !text.contains(char::is_whitespace)
+        && !text.contains("//");
+    let archive_like = [".tar", ".tar.gz", ".tgz", ".tar.zst"]
+        .iter()
+        .any(|ext| text.ends_with(ext));
+    well_formed && !archive_like
 }
 
 /// A `--source` value that is neither an existing file nor a collection
@@ -569,6 +624,8 @@ pub enum SourceError {
     Directory(PathBuf),
     /// `--project-uuid=source` with a `docker://` source.
     OfSourceOfRegistry(String),
+    /// `arv-docker load -i X`: X is no file, collection or Docker image name.
+    UnresolvedInput(OsString),
 }
 
 impl fmt::Display for SourceError {
@@ -580,6 +637,13 @@ impl fmt::Display for SourceError {
                 "--source {} is a directory; give the image archive file \
                  (`docker save -o FILE IMAGE` writes one)",
                 py_repr(&path.to_string_lossy())
+            ),
+            SourceError::UnresolvedInput(arg) => write!(
+                f,
+                "-i {}: no such file, and not a collection UUID, a portable data hash \
+                 or a Docker image name (use --from=file, --from=collection or \
+                 --from=daemon to say which was meant)",
+                py_repr(&OsStr::new(arg).to_string_lossy())
             ),
             SourceError::OfSourceOfFile(path) => write!(
                 f,

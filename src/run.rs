@@ -4,6 +4,8 @@
 //! ```text
 //! Request::List    -> images::listing -> list::print
 //! Request::Upload  -> resolve the source and the target project
+//!                     (`arv-docker push NAME`: the best image of that
+//!                     name in Arvados, else the Docker daemon's)
 //!                  -> images::from_{daemon,archive,collection,registry}_with
 //!                       phase 1: ensure the image collection exists
 //!                       phase 2: ensure the metadata links exist
@@ -39,7 +41,7 @@ use crate::pipeline::{daemon, source};
 use crate::reference::Reference;
 use crate::registry::{BlobSource, Platform, PullOptions, Registry, RegistryError, Resolved};
 use crate::request::{
-    ImageArg, Input, OutputFormat, RepoTag, Request, Source, SourceError, Upload,
+    CollectionId, ImageArg, Input, OutputFormat, RepoTag, Request, Source, SourceError, Upload,
 };
 use crate::settings::Env;
 
@@ -49,7 +51,8 @@ pub fn run(request: Request, stdout: &mut dyn Write) -> Result<()> {
     match request {
         Request::List(list) => {
             let cx = Context::connect(Env::from_process(), list.retries)?;
-            let listing = images::listing(&cx.api, list.format == OutputFormat::Json);
+            let json = list.format == OutputFormat::Json;
+            let listing = images::listing(&cx.api, list.filter.as_ref(), json);
             crate::list::print(list.format, listing, stdout)
         }
         Request::Upload(upload) => {
@@ -79,23 +82,26 @@ fn upload(cx: &Context, upload: &Upload, stdout: &mut dyn Write) -> Result<()> {
 /// archive (file or standard input), or a collection.
 fn ensure_image(cx: &Context, upload: &Upload) -> Result<Made> {
     match &upload.source {
-        Source::Daemon(image) => from_daemon(cx, upload, image),
+        Source::Daemon(image) => from_daemon(cx, upload, image, None),
+        Source::Given {
+            input: Input::Daemon(image),
+            repo_tag,
+        } => from_daemon(cx, upload, image, repo_tag.as_ref()),
         Source::Given {
             input: Input::Collection(id),
             repo_tag,
-        } => {
-            // The target is resolved there: with --project-uuid=source it
-            // is only known once the collection is read.
-            let session = Session::open(cx, upload)?;
-            let (_, made) = images::from_collection_with(
-                &session,
-                &upload.project,
-                id,
-                repo_tag.as_ref(),
-                None,
-                |owner| Plan::new(upload, owner),
-            )?;
-            Ok(made)
+        } => from_collection(cx, upload, id, repo_tag.as_ref()),
+        Source::Named(name) => {
+            // `arv-docker push NAME`: what Arvados has by that name first
+            // (as `--source=UUID NAME` would), else the daemon's image.
+            match images::best_named(&cx.api, name)? {
+                Some(uuid) => {
+                    log::info(&format!("{name} is in Arvados: {uuid}"));
+                    let id = CollectionId::Uuid(uuid);
+                    from_collection(cx, upload, &id, Some(name))
+                }
+                None => from_daemon(cx, upload, &ImageArg::Name(name.clone()), None),
+            }
         }
         Source::Given {
             input: Input::Registry(reference),
@@ -120,11 +126,33 @@ fn ensure_image(cx: &Context, upload: &Upload) -> Result<Made> {
     }
 }
 
-/// Both phases from the Docker daemon. Docker (`--pull`, `docker image
+/// Both phases from a collection. The target is resolved there: with
+/// --project-uuid=source it is only known once the collection is read.
+fn from_collection(
+    cx: &Context,
+    upload: &Upload,
+    id: &CollectionId,
+    name: Option<&RepoTag>,
+) -> Result<Made> {
+    let session = Session::open(cx, upload)?;
+    let (_, made) =
+        images::from_collection_with(&session, &upload.project, id, name, None, |owner| {
+            Plan::new(upload, owner)
+        })?;
+    Ok(made)
+}
+
+/// Both phases from the Docker daemon (named `name` when given, else as
+/// `image` names it). Docker (`--pull`, `docker image
 /// inspect`) answers while the cluster is asked for its discovery document
 /// and the owner: an image already in Arvados then costs little more than
 /// the slower of the two.
-fn from_daemon(cx: &Context, upload: &Upload, image: &ImageArg) -> Result<Made> {
+fn from_daemon(
+    cx: &Context,
+    upload: &Upload,
+    image: &ImageArg,
+    name: Option<&RepoTag>,
+) -> Result<Made> {
     std::thread::scope(|s| {
         // A pull changes the Docker daemon: not in a dry run.
         let pull = upload.pull && !upload.dry_run;
@@ -141,7 +169,7 @@ fn from_daemon(cx: &Context, upload: &Upload, image: &ImageArg) -> Result<Made> 
         let local = local
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-        images::from_daemon_with(&session, &plan, image, local)
+        images::from_daemon_with(&session, &plan, image, name, local)
     })
 }
 

@@ -37,6 +37,9 @@ import genarchive  # noqa: E402  (fixtures/genarchive.py)
 # pytest runs with the venv's python, so the pinned legacy tool is beside it.
 LEGACY_BIN = Path(sys.executable).parent
 OUR_BINARY = Path(os.environ.get("KDTEST_BINARY", ROOT / "target" / "release" / "arv-keepdocker"))
+# `arv-docker` is the same binary started under that name (src/main.rs): a
+# link to OUR_BINARY made once for the session (see `arv_docker`), as the
+# Debian package installs it.
 
 BLOCK_SIZE = 64 * 1024 * 1024
 
@@ -311,7 +314,21 @@ class Tools:
     def ours(self, *args, **kw):
         return self.run([OUR_BINARY, *args], **kw)
 
+    def docker(self, *args, **kw):
+        """Our `arv-docker`: the binary started through a link named so."""
+        return self.run([self.arv_docker, *args], **kw)
+
+
+@pytest.fixture(scope="session")
+def arv_docker(tmp_path_factory):
+    """A link named arv-docker to the binary under test."""
+    link = tmp_path_factory.mktemp("bin") / "arv-docker"
+    link.symlink_to(OUR_BINARY.resolve())
+    return link
+
 
 @pytest.fixture
-def tools(cluster, tmp_path, docker_host):
-    return Tools(cluster, tmp_path, docker_host)
+def tools(cluster, tmp_path, docker_host, arv_docker):
+    tools = Tools(cluster, tmp_path, docker_host)
+    tools.arv_docker = arv_docker
+    return tools

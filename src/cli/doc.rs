@@ -239,7 +239,7 @@ fn help_label(flag: &FlagSpec) -> String {
 
 /// Greedy word wrap: every line indented by `indent` spaces and at most
 /// `width` columns long (a longer word gets a line of its own).
-fn wrap(text: &str, indent: usize, width: usize) -> String {
+pub(super) fn wrap(text: &str, indent: usize, width: usize) -> String {
     let pad = " ".repeat(indent);
     let mut out = String::new();
     let mut line = String::new();

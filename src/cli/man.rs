@@ -62,7 +62,7 @@ pub fn page() -> String {
     compatibility(&mut out);
 
     out.section("SEE ALSO");
-    out.raw("\\fBdocker\\fR(1), \\fBdocker\\-save\\fR(1)");
+    out.raw("\\fBarv\\-docker\\fR(1), \\fBdocker\\fR(1), \\fBdocker\\-save\\fR(1)");
     out.para();
     out.text(
         "The Arvados documentation on storing Docker images in Keep: \
@@ -426,7 +426,7 @@ fn compatibility(out: &mut Page) {
 
 /// Font markup of a synopsis: literal words bold, METAVARS italic,
 /// brackets, bars and spaces roman.
-fn synopsis(text: &str) -> String {
+pub(super) fn synopsis(text: &str) -> String {
     #[derive(PartialEq, Clone, Copy)]
     enum Font {
         Roman,
@@ -458,11 +458,11 @@ fn synopsis(text: &str) -> String {
 }
 
 /// Text safe inside a roff line: backslashes and hyphen-minus escaped.
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     text.replace('\\', "\\e").replace('-', "\\-")
 }
 
-fn lowercase_first(text: &str) -> String {
+pub(super) fn lowercase_first(text: &str) -> String {
     let mut chars = text.chars();
     chars.next().map_or(String::new(), |c| {
         c.to_lowercase().chain(chars).collect::<String>()
@@ -471,28 +471,28 @@ fn lowercase_first(text: &str) -> String {
 
 /// The page being written.
 #[derive(Default)]
-struct Page(String);
+pub(super) struct Page(pub(super) String);
 
 impl Page {
-    fn raw(&mut self, line: &str) {
+    pub(super) fn raw(&mut self, line: &str) {
         self.0.push_str(line);
         self.0.push('\n');
     }
 
-    fn section(&mut self, title: &str) {
+    pub(super) fn section(&mut self, title: &str) {
         self.raw(&format!(".SH {title}"));
     }
 
-    fn subsection(&mut self, title: &str) {
+    pub(super) fn subsection(&mut self, title: &str) {
         self.raw(&format!(".SS \"{title}\""));
     }
 
-    fn para(&mut self) {
+    pub(super) fn para(&mut self) {
         self.raw(".PP");
     }
 
     /// A `.TP` paragraph with a roff tag line and a text body.
-    fn tagged(&mut self, tag: &str, body: &str) {
+    pub(super) fn tagged(&mut self, tag: &str, body: &str) {
         self.raw(".TP");
         self.raw(tag);
         self.text(body);
@@ -501,7 +501,7 @@ impl Page {
     /// Running text: one sentence per source line (roff's rule; it ends
     /// sentences by line ends), long sentences broken between words, every
     /// line made safe from being read as a request.
-    fn text(&mut self, text: &str) {
+    pub(super) fn text(&mut self, text: &str) {
         for sentence in sentences(text) {
             let mut line = String::new();
             for word in sentence.split_whitespace() {
@@ -522,7 +522,7 @@ impl Page {
     }
 
     /// A line of roff markup (already escaped), broken between words.
-    fn markup(&mut self, markup: &str) {
+    pub(super) fn markup(&mut self, markup: &str) {
         let mut line = String::new();
         for word in markup.split(' ') {
             if !line.is_empty() && line.len() + 1 + word.len() > LINE {

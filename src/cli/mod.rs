@@ -42,6 +42,7 @@
 #[cfg(test)]
 pub mod complete;
 pub mod doc;
+pub mod docker;
 pub mod flags;
 #[cfg(test)]
 mod fuzz;
@@ -840,18 +841,20 @@ fn check_new_forms(args: &Args) -> Result<(), CliError> {
 impl Args {
     /// Stage 2: the request these options make, with the defaults that
     /// depend on the environment resolved.
-    pub fn into_request(self, env: &Env) -> Result<Request, CliError> {
-        let source = match (self.source, self.image) {
+    pub fn into_request(mut self, env: &Env) -> Result<Request, CliError> {
+        let source = match (self.source.take(), self.image.take()) {
             (None, None) => {
                 return Ok(Request::List(List {
                     retries: self.retries,
                     format: self.format,
+                    filter: None,
                 }))
             }
             (None, Some(image)) if image == "images" => {
                 return Ok(Request::List(List {
                     retries: self.retries,
                     format: self.format,
+                    filter: None,
                 }))
             }
             (None, Some(image)) => Source::Daemon(
@@ -892,12 +895,18 @@ impl Args {
                 Source::Given { input, repo_tag }
             }
         };
+        Ok(Request::Upload(self.into_upload(source, env)))
+    }
+
+    /// The upload of `source` with these options (what `arv-docker`'s
+    /// subcommands make, with the sources they name).
+    pub fn into_upload(self, source: Source, env: &Env) -> Upload {
         let project = match self.project_uuid.as_deref() {
             None | Some("") => Project::Home,
             Some("source") => Project::OfSource,
             Some(uuid) => Project::Uuid(uuid.to_string()),
         };
-        Ok(Request::Upload(Upload {
+        Upload {
             source,
             collection_name: self.name,
             project,
@@ -917,7 +926,7 @@ impl Args {
                 classes: self.storage_classes,
             },
             pull_from: self.pull_from,
-        }))
+        }
     }
 }
 

@@ -819,7 +819,8 @@ fn listing() {
             request(argv, &NOT_A_TTY),
             Ok(Request::List(List {
                 retries: 10,
-                format: OutputFormat::Text
+                format: OutputFormat::Text,
+                filter: None,
             })),
             "{argv:?}"
         );
@@ -828,7 +829,8 @@ fn listing() {
         request(&["--retries=3"], &TTY),
         Ok(Request::List(List {
             retries: 3,
-            format: OutputFormat::Text
+            format: OutputFormat::Text,
+            filter: None,
         }))
     );
 }
@@ -1143,7 +1145,8 @@ fn new_options_reach_the_request() {
         request(&["--format", "json", "images"], &NOT_A_TTY),
         Ok(Request::List(List {
             retries: 10,
-            format: OutputFormat::Json
+            format: OutputFormat::Json,
+            filter: None,
         }))
     );
 }

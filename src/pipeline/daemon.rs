@@ -100,10 +100,14 @@ pub fn resolve_local(image: &ImageArg, pull: bool, force: bool) -> Result<Local>
 ///   -> lock it -> reuse it if Arvados has it
 ///   -> else stream `docker save` into Keep -> create the collection
 /// ```
+///
+/// The image is named `name` when given (`arv-docker load -i IMAGE NAME`),
+/// else as `image` names it.
 pub fn ensure_from_daemon(
     cx: &Session,
     plan: &Plan,
     image: &ImageArg,
+    name: Option<&RepoTag>,
     local: Local,
 ) -> Result<Ensured> {
     let Local {
@@ -112,7 +116,7 @@ pub fn ensure_from_daemon(
         docker,
     } = local;
     let (id, found_by, not_in_docker) = which_image(cx, plan, image, found)?;
-    let repo_tag = image.recorded_repo_tag(found_by).cloned();
+    let repo_tag = name.or_else(|| image.recorded_repo_tag(found_by)).cloned();
     cx.lock(&id)?;
     // An image Docker cannot give is not looked up by its manifest digest.
     let store = match not_in_docker {
