@@ -29,7 +29,7 @@ use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex};
 
 use super::keep::KeepClient;
-use super::manifest::{md5_hex, one_file_manifest, BLOCK_SIZE};
+use super::manifest::{md5_hex, one_file_manifest, Locator, BLOCK_SIZE};
 use crate::error::{Error, Result};
 
 /// Largest single `read` call, so progress moves during a block.
@@ -97,7 +97,41 @@ pub type Reuse<'a> = &'a (dyn Fn(usize, &str, usize) -> Option<String> + Sync);
 /// are listed in the manifest by increasing `slot`) and its bytes.
 pub struct Piece<'a> {
     pub slot: usize,
-    pub reader: Box<dyn Read + Send + 'a>,
+    pub body: Body<'a>,
+}
+
+/// What a piece is made of.
+pub enum Body<'a> {
+    /// Bytes to read, hash and write.
+    Read(Box<dyn Read + Send + 'a>),
+    /// Blocks Keep already holds: their signed locators, in order, taken
+    /// as they are (nothing is read, hashed or written). The caller
+    /// answers for them being the right bytes.
+    Stored(Vec<String>),
+}
+
+impl<'a> Piece<'a> {
+    /// A piece of bytes to read.
+    pub fn read(slot: usize, reader: impl Read + Send + 'a) -> Piece<'a> {
+        Piece {
+            slot,
+            body: Body::Read(Box::new(reader)),
+        }
+    }
+
+    /// A piece of blocks Keep already holds.
+    pub fn stored(slot: usize, locators: Vec<String>) -> Piece<'a> {
+        Piece {
+            slot,
+            body: Body::Stored(locators),
+        }
+    }
+}
+
+/// A piece as the reader thread takes it.
+enum Source<R> {
+    Read(R),
+    Stored(Vec<String>),
 }
 
 struct Job {
@@ -109,6 +143,12 @@ struct Job {
 enum Msg {
     Read(u64),
     Stored {
+        index: usize,
+        locator: String,
+        len: usize,
+    },
+    /// A block of a [`Body::Stored`] piece: no read, no write.
+    Reused {
         index: usize,
         locator: String,
         len: usize,
@@ -147,7 +187,7 @@ impl KeepClient {
         reuse: Option<Reuse<'_>>,
         events: &mut dyn FnMut(Event),
     ) -> Result<Uploaded> {
-        let one = std::iter::once(Ok((0, input)));
+        let one = std::iter::once(Ok((0, Source::Read(input))));
         self.upload_inner(one, what, observer, reuse, events)
     }
 
@@ -157,17 +197,30 @@ impl KeepClient {
     /// locators come back in file order (by slot, then in the order each
     /// piece was read). An `Err` from `pieces` stops the upload and is
     /// returned, as a read error is. Memory is bounded as for a stream.
+    ///
+    /// A [`Body::Stored`] piece is listed as it is, nothing read or
+    /// written; `reuse` may name blocks of the other pieces that need no
+    /// write (they are still read and hashed, and only a block whose md5
+    /// and size match is taken). The blocks of stored pieces count in
+    /// [`Uploaded::reused`]; those `reuse` names, the caller counts (as for
+    /// [`upload_reusing`](Self::upload_reusing)).
     pub fn upload_pieces<'a, P>(
         &self,
         pieces: P,
         what: &str,
+        reuse: Option<Reuse<'_>>,
         events: &mut dyn FnMut(Event),
     ) -> Result<Uploaded>
     where
         P: Iterator<Item = Result<Piece<'a>>> + Send,
     {
-        let pieces = pieces.map(|p| p.map(|p| (p.slot, p.reader)));
-        self.upload_inner(pieces, what, None, None, events)
+        let pieces = pieces.map(|p| {
+            p.map(|p| match p.body {
+                Body::Read(reader) => (p.slot, Source::Read(reader)),
+                Body::Stored(locators) => (p.slot, Source::Stored(locators)),
+            })
+        });
+        self.upload_inner(pieces, what, None, reuse, events)
     }
 
     fn upload_inner<R, P>(
@@ -180,7 +233,7 @@ impl KeepClient {
     ) -> Result<Uploaded>
     where
         R: Read + Send,
-        P: Iterator<Item = Result<(usize, R)>> + Send,
+        P: Iterator<Item = Result<(usize, Source<R>)>> + Send,
     {
         let started = std::time::Instant::now();
         let threads = self.thread_count().max(1);
@@ -275,6 +328,7 @@ impl KeepClient {
         let mut locators: Vec<Option<String>> = Vec::new();
         let mut failure: Option<Error> = None;
         let mut total: Option<(Vec<usize>, u64)> = None;
+        let mut reused = 0u64;
         for msg in msgs {
             match msg {
                 Msg::Read(n) => {
@@ -300,6 +354,25 @@ impl KeepClient {
                     for w in self.take_warnings() {
                         events(Event::Warning(w));
                     }
+                    events(Event::Progress(progress));
+                }
+                Msg::Reused {
+                    index,
+                    locator,
+                    len,
+                } => {
+                    if locators.len() <= index {
+                        locators.resize(index + 1, None);
+                    }
+                    events(Event::Stored {
+                        index,
+                        size: len,
+                        locator: locator.clone(),
+                    });
+                    locators[index] = Some(locator);
+                    progress.bytes_stored += len as u64;
+                    progress.blocks_stored += 1;
+                    reused += len as u64;
                     events(Event::Progress(progress));
                 }
                 Msg::Failed(e) => {
@@ -333,7 +406,7 @@ impl KeepClient {
         Ok(Uploaded {
             locators,
             size,
-            reused: 0,
+            reused,
             elapsed: std::time::Duration::ZERO,
         })
     }
@@ -353,7 +426,7 @@ impl Reader<'_> {
     fn run<R, P>(self, pieces: P, mut observer: Option<BlockObserver<'_>>)
     where
         R: Read,
-        P: Iterator<Item = Result<(usize, R)>>,
+        P: Iterator<Item = Result<(usize, Source<R>)>>,
     {
         let mut allocated = 0;
         // A buffer a piece ending on a block boundary left unused.
@@ -362,7 +435,24 @@ impl Reader<'_> {
         let mut size = 0u64;
         for piece in pieces {
             let (slot, mut input) = match piece {
-                Ok(piece) => piece,
+                Ok((slot, Source::Read(input))) => (slot, input),
+                Ok((slot, Source::Stored(stored))) => {
+                    for locator in stored {
+                        let len = match Locator::parse(&locator) {
+                            Ok(l) => l.size() as usize,
+                            Err(e) => return self.fail(e),
+                        };
+                        let index = slots.len();
+                        slots.push(slot);
+                        size += len as u64;
+                        let _ = self.msgs.send(Msg::Reused {
+                            index,
+                            locator,
+                            len,
+                        });
+                    }
+                    continue;
+                }
                 Err(e) => return self.fail(e),
             };
             loop {
@@ -700,13 +790,13 @@ mod tests {
     }
 
     fn piece(slot: usize, data: &[u8]) -> Result<Piece<'_>> {
-        Ok(Piece {
+        Ok(Piece::read(
             slot,
-            reader: Box::new(Trickle {
+            Trickle {
                 inner: data,
                 step: 3_000_001,
-            }),
-        })
+            },
+        ))
     }
 
     #[test]
@@ -723,7 +813,7 @@ mod tests {
             piece(2, &tail),
         ];
         let up = keep
-            .upload_pieces(pieces.into_iter(), "pieces", &mut |_| {})
+            .upload_pieces(pieces.into_iter(), "pieces", None, &mut |_| {})
             .unwrap();
         let bare: Vec<String> = up
             .locators
@@ -743,12 +833,49 @@ mod tests {
     }
 
     #[test]
+    fn stored_pieces_are_listed_in_place_and_neither_read_nor_written() {
+        let (keep, fake) = keep_with(&[OK]);
+        let held = [
+            format!("{}+{BLOCK_SIZE}+Aheld@99999999", md5_hex(b"pretend")),
+            format!("{}+7+Aheld@99999999", md5_hex(b"pretend2")),
+        ];
+        let pieces = vec![
+            piece(2, b"after"),
+            Ok(Piece::stored(1, held.to_vec())),
+            piece(0, b"before"),
+        ];
+        let mut reported = Vec::new();
+        let up = keep
+            .upload_pieces(pieces.into_iter(), "pieces", None, &mut |e| {
+                if let Event::Stored { index, size, .. } = e {
+                    reported.push((index, size));
+                }
+            })
+            .unwrap();
+        assert_eq!(up.locators.len(), 4);
+        assert!(up.locators[0].starts_with(&format!("{}+6+", md5_hex(b"before"))));
+        assert_eq!(up.locators[1..3], held);
+        assert!(up.locators[3].starts_with(&format!("{}+5+", md5_hex(b"after"))));
+        assert_eq!(up.size, (BLOCK_SIZE + 7 + 6 + 5) as u64);
+        assert_eq!(up.reused, (BLOCK_SIZE + 7) as u64);
+        // Only the two read pieces were written (on two services each).
+        assert_eq!(fake.puts.lock().unwrap().len(), 4);
+        reported.sort();
+        assert_eq!(reported.len(), 4);
+        // A stored locator that is not one fails the upload.
+        let bad = vec![Ok(Piece::stored(0, vec!["nonsense".to_string()]))];
+        assert!(keep
+            .upload_pieces(bad.into_iter(), "pieces", None, &mut |_| {})
+            .is_err());
+    }
+
+    #[test]
     fn a_piece_ending_on_a_block_boundary_leaves_no_empty_block() {
         let (keep, _) = keep_with(&[OK]);
         let exact = vec![5u8; BLOCK_SIZE];
         let pieces = vec![piece(0, &exact), piece(1, b"x")];
         let up = keep
-            .upload_pieces(pieces.into_iter(), "pieces", &mut |_| {})
+            .upload_pieces(pieces.into_iter(), "pieces", None, &mut |_| {})
             .unwrap();
         assert_eq!(up.locators.len(), 2);
         assert!(up.locators[1].starts_with(&format!("{}+1+", md5_hex(b"x"))));
@@ -767,7 +894,7 @@ mod tests {
             piece(1, &data),
         ];
         let e = keep
-            .upload_pieces(pieces.into_iter(), "pieces", &mut |_| {})
+            .upload_pieces(pieces.into_iter(), "pieces", None, &mut |_| {})
             .unwrap_err();
         assert!(e.to_string().contains("the source says no"), "{e}");
     }

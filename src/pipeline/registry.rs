@@ -191,7 +191,7 @@ fn upload(cx: &Session, plan: &Plan, layout: &Layout, blobs: &dyn BlobSource) ->
     log::set_request_id(keep.current_request_id());
     reporter.update(0, 0);
     let pieces = Pieces::new(layout, blobs, pulled.clone());
-    let result = keep.upload_pieces(pieces, &layout.reference, &mut |event| match event {
+    let result = keep.upload_pieces(pieces, &layout.reference, None, &mut |event| match event {
         Event::Progress(_) => reporter.update(pulled.load(Ordering::Relaxed), 0),
         Event::Warning(text) => log::log(log::ARV_PUT, log::Level::Warning, &text),
         Event::Stored { .. } => {}
@@ -615,9 +615,9 @@ impl<'a> Pieces<'a> {
             ),
             Stored::AsPulled(Compression::Zstd) => (Box::new(blob), Check::BlobOnly),
         };
-        Ok(Piece {
-            slot: 2 * k + 1,
-            reader: Box::new(LayerReader {
+        Ok(Piece::read(
+            2 * k + 1,
+            LayerReader {
                 input,
                 check,
                 size: 0,
@@ -626,8 +626,8 @@ impl<'a> Pieces<'a> {
                 what,
                 diff_id: file.diff_id.clone(),
                 reference: self.layout.reference.clone(),
-            }),
-        })
+            },
+        ))
     }
 }
 
@@ -638,10 +638,7 @@ impl<'a> Iterator for Pieces<'a> {
         let n = self.layout.files.len();
         let step = self.step;
         self.step += 1;
-        let small = |slot: usize, bytes: Vec<u8>| Piece {
-            slot,
-            reader: Box::new(io::Cursor::new(bytes)),
-        };
+        let small = |slot: usize, bytes: Vec<u8>| Piece::read(slot, io::Cursor::new(bytes));
         if step < 2 * n {
             let k = step / 2;
             return Some(if step.is_multiple_of(2) {
@@ -903,9 +900,12 @@ mod tests {
     fn pieces(layout: &Layout, blobs: &Blobs) -> Result<Vec<(usize, Vec<u8>)>> {
         let mut out = Vec::new();
         for piece in Pieces::new(layout, blobs, Arc::default()) {
-            let mut piece = piece?;
+            let piece = piece?;
+            let crate::arvados::upload::Body::Read(mut reader) = piece.body else {
+                panic!("a pull with no layer index stores nothing as it is");
+            };
             let mut bytes = Vec::new();
-            if let Err(e) = piece.reader.read_to_end(&mut bytes) {
+            if let Err(e) = reader.read_to_end(&mut bytes) {
                 let inner = e.into_inner().expect("our error inside");
                 return Err(*inner.downcast::<Error>().expect("a crate error"));
             }
