@@ -160,7 +160,7 @@ mod layering {
     /// shared collection operations over the session, and `mod.rs` (the
     /// pipeline itself) on top.
     const PIPELINE: &[&[&str]] = &[
-        &["report", "format", "checkpoint"],
+        &["report", "format", "checkpoint", "layers"],
         &["source"],
         &["session"],
         &["collection"],

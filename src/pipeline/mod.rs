@@ -12,7 +12,9 @@
 //! phase 2: ensure the metadata links exist (tags.rs)
 //! ```
 //!
-//! The connection, the session and the plan are in session.rs; what a run
+//! The layer index (which layers an image collection holds, for reuse by
+//! later uploads) is layers.rs. The connection, the session and the plan
+//! are in session.rs; what a run
 //! made or reused is described by report.rs. `--dry-run` runs the same
 //! steps with every write left out: Keep blocks are hashed but not sent
 //! (`KeepClient::dry_run`), and the collection and link creations go
@@ -23,6 +25,8 @@ pub mod collection;
 pub mod daemon;
 pub mod format;
 pub mod from_collection;
+#[allow(dead_code)] // until the uploads record and use it (issue 16, in progress)
+pub mod layers;
 pub mod registry;
 pub mod report;
 pub mod session;
