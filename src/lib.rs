@@ -2,8 +2,9 @@
 //! that the cluster finds them, or list the images already there.
 //!
 //! The public API is [`images`]: searches, the metadata links, and the
-//! upload of an image from an archive, the Docker daemon or a collection,
-//! each returning values and printing nothing. The command
+//! upload of an image from an archive, the Docker daemon or a collection
+//! (the command adds a registry), each returning values and printing
+//! nothing. The command
 //! (`src/main.rs`, `run`) is built on it: its listing and its uploads run
 //! the functions the library's listing and uploads run, with the command's
 //! plan (dry run, storage options, progress) in place of a library one.
@@ -25,12 +26,13 @@
 //! pipeline/     the upload steps: phase 1, ensure the image collection,
 //!               one step per source (daemon.rs, the archive in
 //!               collection.rs and source.rs, from_collection.rs,
-//!               registry.rs); phase 2,
-//!               the links (tags.rs); report.rs; session.rs holds the
-//!               connection, the plan and the locks, checkpoint.rs the
-//!               resume state
+//!               registry.rs); phase 2, the links (tags.rs); report.rs;
+//!               session.rs holds the connection, the plan and the locks,
+//!               checkpoint.rs the resume state, layers.rs the layer index
+//!               later uploads reuse layers by
 //! arvados/      REST API (api.rs), Keep (keep.rs, keep_read.rs), the
-//!               streaming upload engine (upload.rs), manifests and
+//!               streaming upload engine, a stream or a file in pieces
+//!               (upload.rs), manifests and
 //!               portable data hashes (manifest.rs), link preference
 //!               (links.rs)
 //! docker/       the daemon (engine.rs over its socket, cli.rs through the
