@@ -198,7 +198,7 @@ impl KeepClient {
     /// piece was read). An `Err` from `pieces` stops the upload and is
     /// returned, as a read error is. Memory is bounded as for a stream.
     ///
-    /// A [`Body::Stored`] piece is listed as it is, nothing read or
+    /// A `Body::Stored` piece is listed as it is, nothing read or
     /// written; `reuse` may name blocks of the other pieces that need no
     /// write (they are still read and hashed, and only a block whose md5
     /// and size match is taken). The blocks of stored pieces count in
