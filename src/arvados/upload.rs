@@ -146,12 +146,8 @@ enum Msg {
         index: usize,
         locator: String,
         len: usize,
-    },
-    /// A block of a [`Body::Stored`] piece: no read, no write.
-    Reused {
-        index: usize,
-        locator: String,
-        len: usize,
+        /// A block of a [`Body::Stored`] piece: neither read nor written.
+        held: bool,
     },
     Failed(Error),
     ReaderDone {
@@ -304,6 +300,7 @@ impl KeepClient {
                         index: job.index,
                         locator,
                         len: job.len,
+                        held: false,
                     },
                     Err(e) => {
                         abort.store(true, Ordering::SeqCst);
@@ -339,6 +336,7 @@ impl KeepClient {
                     index,
                     locator,
                     len,
+                    held,
                 } => {
                     if locators.len() <= index {
                         locators.resize(index + 1, None);
@@ -351,28 +349,12 @@ impl KeepClient {
                     locators[index] = Some(locator);
                     progress.bytes_stored += len as u64;
                     progress.blocks_stored += 1;
+                    if held {
+                        reused += len as u64;
+                    }
                     for w in self.take_warnings() {
                         events(Event::Warning(w));
                     }
-                    events(Event::Progress(progress));
-                }
-                Msg::Reused {
-                    index,
-                    locator,
-                    len,
-                } => {
-                    if locators.len() <= index {
-                        locators.resize(index + 1, None);
-                    }
-                    events(Event::Stored {
-                        index,
-                        size: len,
-                        locator: locator.clone(),
-                    });
-                    locators[index] = Some(locator);
-                    progress.bytes_stored += len as u64;
-                    progress.blocks_stored += 1;
-                    reused += len as u64;
                     events(Event::Progress(progress));
                 }
                 Msg::Failed(e) => {
@@ -445,10 +427,11 @@ impl Reader<'_> {
                         let index = slots.len();
                         slots.push(slot);
                         size += len as u64;
-                        let _ = self.msgs.send(Msg::Reused {
+                        let _ = self.msgs.send(Msg::Stored {
                             index,
                             locator,
                             len,
+                            held: true,
                         });
                     }
                     continue;
