@@ -90,6 +90,25 @@ def closed_port() -> int:
     return free_port()
 
 
+def credential_helper(bin_dir: Path, name: str, registry: str, user=USER, secret=PASSWORD) -> Path:
+    """A `docker-credential-NAME` in bin_dir that answers `get` for
+    `registry` only (and says "credentials not found" for any other, as
+    the docker CLI's helpers do)."""
+    script = bin_dir / ("docker-credential-" + name)
+    script.write_text(
+        "#!/bin/sh\n"
+        '[ "$1" = get ] || exit 1\n'
+        "read -r server\n"
+        'if [ "$server" = "%s" ]; then\n'
+        '  printf \'{"ServerURL": "%%s", "Username": "%s", "Secret": "%s"}\\n\' "$server"\n'
+        "else\n"
+        "  echo 'credentials not found in native keychain'; exit 1\n"
+        "fi\n" % (registry, user, secret)
+    )
+    script.chmod(0o755)
+    return script
+
+
 # --------------------------------------------------------------------------
 # TLS material, made by the test (cryptography, pinned in requirements.txt)
 

@@ -22,6 +22,7 @@ from registry_testbed import (  # noqa: F401  (registries is a fixture)
     PASSWORD,
     USER,
     closed_port,
+    credential_helper,
     registries,
 )
 
@@ -73,18 +74,7 @@ class Probe:
 
     def helper(self, name, registry, user=USER, secret=PASSWORD):
         """docker-credential-NAME on PATH: answers for `registry` only."""
-        script = self.bin / ("docker-credential-" + name)
-        script.write_text(
-            "#!/bin/sh\n"
-            '[ "$1" = get ] || exit 1\n'
-            "read -r server\n"
-            'if [ "$server" = "%s" ]; then\n'
-            '  printf \'{"ServerURL": "%%s", "Username": "%s", "Secret": "%s"}\\n\' "$server"\n'
-            "else\n"
-            "  echo 'credentials not found in native keychain'; exit 1\n"
-            "fi\n" % (registry, user, secret)
-        )
-        script.chmod(0o755)
+        credential_helper(self.bin, name, registry, user, secret)
 
     def run(self, reference, *args, env=None, retries=2):
         argv = [str(self.binary), reference, "--retries", str(retries), *args]

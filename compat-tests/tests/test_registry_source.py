@@ -19,7 +19,7 @@ import subprocess
 
 import pytest
 from conftest import docker, expected_name
-from registry_testbed import PASSWORD, USER, registries  # noqa: F401
+from registry_testbed import PASSWORD, USER, credential_helper, registries  # noqa: F401
 
 ERROR = " arvados.keepdocker["
 HASH, REPO_TAG = "docker_image_hash", "docker_image_repo+tag"
@@ -56,18 +56,7 @@ def pull(tools, tmp_path):
 
         @staticmethod
         def helper(name, registry):
-            script = bin_dir / ("docker-credential-" + name)
-            script.write_text(
-                "#!/bin/sh\n"
-                '[ "$1" = get ] || exit 1\n'
-                "read -r server\n"
-                'if [ "$server" = "%s" ]; then\n'
-                '  printf \'{"ServerURL": "%%s", "Username": "%s", "Secret": "%s"}\\n\' "$server"\n'
-                "else\n"
-                "  echo 'credentials not found in native keychain'; exit 1\n"
-                "fi\n" % (registry, USER, PASSWORD)
-            )
-            script.chmod(0o755)
+            credential_helper(bin_dir, name, registry)
 
     return Pull
 
