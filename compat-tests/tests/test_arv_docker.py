@@ -399,6 +399,7 @@ def test_bad_input(cluster, t, registries, argv, keepdocker, stdin, words):
 # The man page and the completions, through the real tools (as test_docs.py
 # checks arv-keepdocker's).
 
+from test_docs import bash_complete as docs_bash_complete  # noqa: E402
 from test_docs import need, run, zsh_complete  # noqa: E402
 
 MAN_PAGE = ROOT / "man" / "arv-docker.1"
@@ -419,19 +420,7 @@ def test_man_page_lints_clean_and_renders_every_option(arv_docker):
 
 
 def bash_complete(words, cwd=None):
-    script = """
-source "$1"
-shift
-COMP_WORDS=("$@")
-COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
-PATH=/nonexistent  # no docker: only what the script itself offers
-_arv_docker
-printf '%s\\n' "${COMPREPLY[@]}"
-"""
-    result = subprocess.run([need("bash"), "-c", script, "bash", str(BASH_SCRIPT), "arv-docker", *words],
-                            capture_output=True, text=True, cwd=cwd)
-    assert (result.returncode, result.stderr) == (0, ""), result
-    return sorted(line for line in result.stdout.split("\n") if line)
+    return docs_bash_complete(words, cwd, script_path=BASH_SCRIPT, command="arv-docker")
 
 
 @pytest.mark.parametrize("words, expected", [

@@ -74,18 +74,20 @@ def test_man_renders_every_option_of_help():
 # break by default).
 
 
-def bash_complete(words, cwd=None):
+def bash_complete(words, cwd=None, script_path=None, command="arv-keepdocker"):
+    """The candidates bash offers for `command words...` (the last word
+    being completed), from the completion script at script_path."""
     script = """
 source "$1"
 shift
 COMP_WORDS=("$@")
 COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
 PATH=/nonexistent  # no docker: only what the script itself offers
-_arv_keepdocker
-printf '%s\\n' "${COMPREPLY[@]}"
-"""
+_%s
+printf '%%s\\n' "${COMPREPLY[@]}"
+""" % command.replace("-", "_")
     result = subprocess.run(
-        [need("bash"), "-c", script, "bash", str(BASH_SCRIPT), "arv-keepdocker", *words],
+        [need("bash"), "-c", script, "bash", str(script_path or BASH_SCRIPT), command, *words],
         capture_output=True, text=True, cwd=cwd,
     )
     assert result.returncode == 0, result.stderr
