@@ -101,6 +101,17 @@ impl Client {
                 .any(|h| h == host || h == name)
     }
 
+    /// Whether a transport failure is worth another try now: it may pass
+    /// and retries are left. If so, sleeps the backoff and counts the try.
+    fn may_retry(&self, e: &ureq::Error, attempt: &mut u32) -> bool {
+        if !transport_error_is_retryable(e) || *attempt >= self.options.retries {
+            return false;
+        }
+        self.clock.sleep(self.backoff(*attempt));
+        *attempt += 1;
+        true
+    }
+
     fn backoff(&self, attempt: u32) -> Duration {
         let base = FIRST_BACKOFF * 2u32.saturating_pow(attempt.min(6));
         base + random_duration_below(base / 2)
@@ -204,9 +215,7 @@ impl Client {
                 }
             }
             let e = last.expect("at least one scheme was tried");
-            if transport_error_is_retryable(&e) && attempt < self.options.retries {
-                self.clock.sleep(self.backoff(attempt));
-                attempt += 1;
+            if self.may_retry(&e, &mut attempt) {
                 continue;
             }
             let problem = describe_transport_error(&e);
@@ -352,9 +361,7 @@ impl Client {
             let response = match sent {
                 Ok(r) => r,
                 Err(e) => {
-                    if transport_error_is_retryable(&e) && attempt < self.options.retries {
-                        self.clock.sleep(self.backoff(attempt));
-                        attempt += 1;
+                    if self.may_retry(&e, &mut attempt) {
                         continue;
                     }
                     return Err(transport_failure(&host.registry, &e));
@@ -504,9 +511,7 @@ impl Client {
             let response = match sent {
                 Ok(r) => r,
                 Err(e) => {
-                    if transport_error_is_retryable(&e) && attempt < self.options.retries {
-                        self.clock.sleep(self.backoff(attempt));
-                        attempt += 1;
+                    if self.may_retry(&e, &mut attempt) {
                         continue;
                     }
                     return Err(transport_failure(&host.registry, &e));
