@@ -43,7 +43,7 @@ mod testutil;
 use std::io::{self, Read};
 
 pub use error::ArchiveError;
-pub use split::{PieceKind, Span, Splitter, ALIGN_MIN};
+pub use split::{PieceKind, Span, Splitter};
 
 use members::{Limits, Members};
 use tarstream::TarStream;

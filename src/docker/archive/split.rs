@@ -121,11 +121,6 @@ impl<R: Read> Splitter<R> {
         &self.spans
     }
 
-    /// The wrapped stream.
-    pub fn into_inner(self) -> R {
-        self.inner
-    }
-
     /// Starts the next piece; `None` once the stream has ended. The piece
     /// before must have been read to its end.
     pub fn next_piece(&mut self) -> Option<PieceKind> {
@@ -229,7 +224,8 @@ impl<R: Read> Splitter<R> {
             };
             if kind == b'L' || kind == b'x' {
                 // Remembered only when short enough to be read.
-                self.extension_text.reserve(header_size.min(MAX_EXTENSION) as usize);
+                self.extension_text
+                    .reserve(header_size.min(MAX_EXTENSION) as usize);
             }
             return Ok(());
         }
@@ -434,7 +430,8 @@ mod tests {
         // packed pieces have a member piece between them.
         for pair in pieces.windows(2) {
             assert!(
-                matches!(pair[0].0, PieceKind::Member(_)) || matches!(pair[1].0, PieceKind::Member(_))
+                matches!(pair[0].0, PieceKind::Member(_))
+                    || matches!(pair[1].0, PieceKind::Member(_))
             );
         }
         spans
@@ -454,7 +451,10 @@ mod tests {
         for chunk in [1, 511, 512, 4096, 1 << 20, 8 << 20] {
             let spans = check_alignment(&data, chunk);
             let names: Vec<_> = spans.iter().map(|s| (s.member.as_str(), s.size)).collect();
-            assert_eq!(names, [("big", big.len() as u64), ("odd", odd.len() as u64)]);
+            assert_eq!(
+                names,
+                [("big", big.len() as u64), ("odd", odd.len() as u64)]
+            );
             // The content at each span is the member's.
             assert_eq!(&data[spans[0].offset as usize..][..big.len()], &big[..]);
             assert_eq!(&data[spans[1].offset as usize..][..odd.len()], &odd[..]);
@@ -475,7 +475,10 @@ mod tests {
         assert_eq!(spans.len(), 2);
         // a's header alone, a, b's header alone (a is whole blocks), b, end.
         let sizes: Vec<usize> = pieces.iter().map(|(_, b)| b.len()).collect();
-        assert_eq!(sizes, [512, 2 << 20, 512, 2 << 20, data.len() - (4 << 20) - 1024]);
+        assert_eq!(
+            sizes,
+            [512, 2 << 20, 512, 2 << 20, data.len() - (4 << 20) - 1024]
+        );
         check_alignment(&data, 65536);
     }
 
@@ -509,7 +512,9 @@ mod tests {
         let mut header = tar::Header::new_gnu();
         header.set_size(content.len() as u64);
         header.set_mode(0o644);
-        builder.append_data(&mut header, &long, &content[..]).unwrap();
+        builder
+            .append_data(&mut header, &long, &content[..])
+            .unwrap();
         // And a PAX header naming a member.
         let pax_name = format!("./pax/{}", "c".repeat(150));
         builder
@@ -539,7 +544,14 @@ mod tests {
             Item::File("big".into(), blob(2 << 20, 10)),
             Item::File("after".into(), b"y".to_vec()),
         ]);
-        for cut in [100, 1024, 1536, 1536 + 1000, 1536 + (2 << 20) + 200, data.len() - 1] {
+        for cut in [
+            100,
+            1024,
+            1536,
+            1536 + 1000,
+            1536 + (2 << 20) + 200,
+            data.len() - 1,
+        ] {
             let (pieces, _) = split(&data[..cut], 4096);
             assert_eq!(joined(&pieces), &data[..cut], "cut at {cut}");
             assert!(pieces.iter().all(|(_, b)| !b.is_empty()));
