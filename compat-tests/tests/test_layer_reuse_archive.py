@@ -17,6 +17,7 @@ standard-input form that learns a layer's digest from its blob name.
 
 import hashlib
 import io
+import shutil
 import json
 import subprocess
 import tarfile
@@ -374,3 +375,52 @@ def test_without_the_flag_the_portable_data_hash_is_legacys(cluster, tools, laye
     # The same bytes, other block boundaries: another portable data hash.
     assert coll["portable_data_hash"] != legacy_pdh
     assert pair.base_diff_id in coll["properties"][LAYERS]
+
+
+# --------------------------------------------------------------------------
+# With a resume checkpoint
+
+
+def test_an_interrupted_aligned_upload_resumes(cluster, tools, tmp_path, layer_pair):  # noqa: F811
+    # The checkpoint's blocks are taken by the same md5 and size check, and
+    # the same file always gives the same aligned blocks.
+    pair = layer_pair
+    path = tmp_path / "second.tar"
+    shutil.copyfile(pair.second.archive, path)
+    data = path.read_bytes()
+    repo, tag = pair.second.tag.split(":")
+    cluster.faults(keep_put_fail={"after": 4, "count": 1000, "status": 500})
+    failed = tools.ours("--retries", "0", "--reuse-layers", "--source=%s" % path, repo, tag)
+    assert failed.returncode == 1, failed
+    cluster.clear_faults()
+    cluster.clear_log()
+    rerun = ok(tools.ours("--reuse-layers", "--format=json", "--source=%s" % path, repo, tag))
+    assert "Resuming previous upload" in rerun.stderr, rerun.stderr
+    report = json.loads(rerun.stdout)
+    sent, _ = keep_put_bytes(cluster)
+    assert 0 < sent < len(data)
+    assert (report["bytes_uploaded"], report["bytes_reused"]) == (sent, len(data) - sent)
+    uuid = report["collection"]["uuid"]
+    resumed = collection(cluster, uuid)
+    check_image(cluster, tools, tmp_path, uuid, pair.second, data)
+    # The collection a clean aligned upload makes.
+    cluster.reset()
+    clean = ok(tools.ours("--reuse-layers", "--no-cache", "--source=%s" % path, repo, tag)).stdout.strip()
+    made = collection(cluster, clean)
+    assert made["portable_data_hash"] == resumed["portable_data_hash"]
+    assert made["properties"] == resumed["properties"]
+
+
+def test_a_dry_run_says_what_would_be_reused_and_writes_nothing(cluster, tools, layer_pair):  # noqa: F811
+    pair = layer_pair
+    upload(tools, pair.first, "file", "--reuse-layers")
+    before = cluster.dump()
+    cluster.clear_log()
+    dry = upload(tools, pair.second, "file", "--reuse-layers", "--dry-run", "--format=json")
+    report = json.loads(dry.stdout)
+    data = pair.second.archive.read_bytes()
+    assert report["dry_run"] is True
+    assert (report["bytes_uploaded"], report["bytes_reused"]) == (len(data) - pair.base_size, pair.base_size)
+    assert keep_put_bytes(cluster) == (0, set())
+    after = cluster.dump()
+    assert (after["collections"], after["links"]) == (before["collections"], before["links"])

@@ -10,8 +10,11 @@
 //! blobs of an OCI layout as they begin, are looked up ([`LayerPool`]), and
 //! a block just read is taken from the pool only when its md5 and size are
 //! a found block's, so a wrong index can never put wrong bytes in the
-//! image. A resume checkpoint works with it as without: its blocks are
-//! taken by the same md5 and size check.
+//! image. A resume checkpoint works with it as without: it keys blocks by
+//! their number (which the same file always cuts the same way; the
+//! checkpoint's "offset" is then that number times 64 MiB), and its blocks
+//! are taken by the same md5 and size check, so a checkpoint of the other
+//! layout only costs an upload.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
