@@ -424,3 +424,14 @@ def test_a_dry_run_says_what_would_be_reused_and_writes_nothing(cluster, tools, 
     assert keep_put_bytes(cluster) == (0, set())
     after = cluster.dump()
     assert (after["collections"], after["links"]) == (before["collections"], before["links"])
+
+
+def test_arv_docker_load_passes_the_flag_through(cluster, tools, tmp_path, layer_pair):  # noqa: F811
+    pair = layer_pair
+    ok(tools.docker("load", "--reuse-layers", "-i", str(pair.first.archive)))
+    cluster.clear_log()
+    uuid = ok(tools.docker("load", "--reuse-layers", "-i", str(pair.second.archive))).stdout.strip()
+    data = pair.second.archive.read_bytes()
+    sent, _ = keep_put_bytes(cluster)
+    assert sent == len(data) - pair.base_size
+    assert collection(cluster, uuid)["portable_data_hash"] != pdh_of(one_file_manifest(data, pair.second.id + ".tar"))

@@ -408,28 +408,36 @@ impl<'c> LayerPool<'c> {
     /// the checked `image` (by its diff_id; a layer kept compressed by its
     /// blob digest) that is an aligned member, at its place in the file.
     pub fn index(&self, uploaded: &Uploaded, image: &ImageArchive) -> Map<String, Value> {
-        let spans = lock(&self.spans);
-        let found: Vec<LayerSpan> = image
-            .layers
-            .iter()
-            .filter_map(|layer| {
-                let span = spans
-                    .iter()
-                    .find(|s| s.member == layer.member && s.size == layer.size)?;
-                let digest = match layer.compression {
-                    None => layer.diff_id.clone(),
-                    Some(_) => layer.digest.clone(),
-                };
-                Some(LayerSpan {
-                    digest,
-                    member: span.member.clone(),
-                    offset: span.offset,
-                    size: span.size,
-                })
-            })
-            .collect();
+        let found = layer_spans(&lock(&self.spans), image);
         LayerIndex::build(&uploaded.locators, &found).properties()
     }
+}
+
+/// Where each layer of the checked `image` lies, among the aligned
+/// members `spans`: by its diff_id (a layer kept compressed: its blob
+/// digest), for a layer whose member is an aligned member of its size. A
+/// layer manifest.json names through a link, or that is small, is left
+/// out.
+fn layer_spans(spans: &[Span], image: &ImageArchive) -> Vec<LayerSpan> {
+    image
+        .layers
+        .iter()
+        .filter_map(|layer| {
+            let span = spans
+                .iter()
+                .find(|s| s.member == layer.member && s.size == layer.size)?;
+            let digest = match layer.compression {
+                None => layer.diff_id.clone(),
+                Some(_) => layer.digest.clone(),
+            };
+            Some(LayerSpan {
+                digest,
+                member: span.member.clone(),
+                offset: span.offset,
+                size: span.size,
+            })
+        })
+        .collect()
 }
 
 /// A read error of the stream: docker's failure (its stderr quoted), the
@@ -469,6 +477,65 @@ pub fn same_image(what: &str, before: &str, after: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn layers_are_indexed_by_diff_id_where_their_member_is_aligned() {
+        use crate::docker::archive::{Layer, Layout};
+        let layer = |member: &str, digest: &str, diff_id: &str, size, compression| Layer {
+            member: member.into(),
+            digest: digest.into(),
+            diff_id: diff_id.into(),
+            size,
+            compression,
+        };
+        let image = ImageArchive {
+            layout: Layout::Oci,
+            image_id: "sha256:c".into(),
+            config: "blobs/sha256/c".into(),
+            created: None,
+            repo_tags: vec![],
+            os: None,
+            architecture: None,
+            layers: vec![
+                layer("blobs/sha256/a", "sha256:a", "sha256:a", 5 << 20, None),
+                layer(
+                    "blobs/sha256/z",
+                    "sha256:z",
+                    "sha256:u",
+                    3 << 20,
+                    Some("gzip"),
+                ),
+                layer("blobs/sha256/s", "sha256:s", "sha256:s", 100, None),
+                layer("blobs/sha256/b", "sha256:b", "sha256:b", 2 << 20, None),
+            ],
+            manifest_digests: vec![],
+            size: 0,
+        };
+        let span = |member: &str, offset, size| Span {
+            member: member.into(),
+            offset,
+            size,
+        };
+        let spans = [
+            span("blobs/sha256/a", 1024, 5 << 20),
+            span("blobs/sha256/z", 9 << 20, 3 << 20),
+            // The same name with another size is not the layer.
+            span("blobs/sha256/b", 20 << 20, 1 << 20),
+        ];
+        let found = layer_spans(&spans, &image);
+        let got: Vec<(&str, &str, u64)> = found
+            .iter()
+            .map(|s| (s.digest.as_str(), s.member.as_str(), s.offset))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("sha256:a", "blobs/sha256/a", 1024),
+                // Kept compressed: by its blob digest.
+                ("sha256:z", "blobs/sha256/z", 9 << 20),
+            ]
+        );
+    }
 
     #[test]
     fn repo_tag_given_then_archive_single_entry_then_none() {
