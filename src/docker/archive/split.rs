@@ -215,18 +215,17 @@ impl<R: Read> Splitter<R> {
             return Ok(());
         };
         let kind = block[156];
-        let extension = matches!(kind, b'L' | b'x' | b'g').then_some(kind);
-        if extension.is_some() {
+        if matches!(kind, b'L' | b'x' | b'K' | b'g') {
+            // An extension header: it describes the next header. Its text
+            // is read for the name and size (a long name, PAX records)
+            // when short enough; a long link name or global records only
+            // pass.
+            let read = matches!(kind, b'L' | b'x') && header_size <= MAX_EXTENSION;
             self.extension_text.clear();
             self.mode = Mode::Content {
                 left: padded(header_size),
-                extension,
+                extension: read.then_some(kind),
             };
-            if kind == b'L' || kind == b'x' {
-                // Remembered only when short enough to be read.
-                self.extension_text
-                    .reserve(header_size.min(MAX_EXTENSION) as usize);
-            }
             return Ok(());
         }
         let size = self.pax_size.take().unwrap_or(header_size);
@@ -306,9 +305,8 @@ impl<R: Read> Splitter<R> {
                         self.mode = Mode::Raw;
                         continue;
                     }
-                    if matches!(extension, Some(b'L' | b'x'))
-                        && (self.extension_text.len() + n) as u64 <= MAX_EXTENSION
-                    {
+                    if extension.is_some() {
+                        // At most MAX_EXTENSION and its padding.
                         self.extension_text.extend_from_slice(&buf[..n]);
                     }
                     self.offset += n as u64;
@@ -509,6 +507,14 @@ mod tests {
         let content = blob((1 << 20) + 3, 9);
         // The tar builder writes a GNU long name header for a long name.
         let mut builder = tar::Builder::new(Vec::new());
+        // A symlink with a long target first: its GNU long link header
+        // ('K') names nothing for the members after it.
+        let mut link = tar::Header::new_gnu();
+        link.set_entry_type(tar::EntryType::Symlink);
+        link.set_size(0);
+        builder
+            .append_link(&mut link, "a-link", "t".repeat(200))
+            .unwrap();
         let mut header = tar::Header::new_gnu();
         header.set_size(content.len() as u64);
         header.set_mode(0o644);
@@ -527,6 +533,9 @@ mod tests {
         header.set_cksum();
         builder.append(&header, &content[..]).unwrap();
         let data = builder.into_inner().unwrap();
+        let kinds: Vec<u8> = data.chunks(512).take(4).map(|b| b[156]).collect();
+        // A GNU long link header, its text, then the link.
+        assert_eq!((kinds[0], kinds[2]), (b'K', b'2'));
         let spans = check_alignment(&data, 777);
         let names: Vec<_> = spans.iter().map(|s| s.member.clone()).collect();
         assert_eq!(names, [long, pax_name.trim_start_matches("./").to_string()]);
