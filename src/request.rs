@@ -106,6 +106,10 @@ pub struct Upload {
     pub retries: u64,
     /// `--dry-run`: check and plan, create nothing.
     pub dry_run: bool,
+    /// `--reuse-layers`: layer-aligned blocks, the layer index, and no
+    /// upload of a layer the cluster holds (daemon, file and standard
+    /// input; a registry source always aligns).
+    pub reuse_layers: bool,
     /// `--format`: the UUID line, or a JSON report.
     pub format: OutputFormat,
     /// `--replication`, `--storage-classes`.

@@ -56,11 +56,11 @@ _arv_docker()
             with_value='--format --retries'
             ;;
         load)
-            options='--help --input --from --project-uuid --name --force --force-image-format --dry-run --format --replication --storage-classes --progress --no-progress --batch-progress --silent --resume --no-resume --cache --no-cache --retries -h -i -f'
+            options='--help --input --from --project-uuid --name --force --force-image-format --dry-run --reuse-layers --format --replication --storage-classes --progress --no-progress --batch-progress --silent --resume --no-resume --cache --no-cache --retries -h -i -f'
             with_value='--input --from --project-uuid --name --format --replication --storage-classes --retries -i'
             ;;
         push)
-            options='--help --source --project-uuid --name --force --force-image-format --dry-run --format --replication --storage-classes --progress --no-progress --batch-progress --silent --resume --no-resume --cache --no-cache --retries -h -f'
+            options='--help --source --project-uuid --name --force --force-image-format --dry-run --reuse-layers --format --replication --storage-classes --progress --no-progress --batch-progress --silent --resume --no-resume --cache --no-cache --retries -h -f'
             with_value='--source --project-uuid --name --format --replication --storage-classes --retries'
             ;;
         pull)

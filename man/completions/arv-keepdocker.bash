@@ -84,7 +84,7 @@ _arv_keepdocker()
     fi
 
     if [[ $cur == -* && -z $ended ]]; then
-        _arv_keepdocker_words '-h --help --version -f --force --force-image-format --pull --no-pull --project-uuid --name --progress --no-progress --batch-progress --silent --batch --resume --no-resume --cache --no-cache --retries --source --from --dry-run --format --replication --storage-classes --platform --insecure-registry --compressed-layers'
+        _arv_keepdocker_words '-h --help --version -f --force --force-image-format --pull --no-pull --project-uuid --name --progress --no-progress --batch-progress --silent --batch --resume --no-resume --cache --no-cache --retries --source --from --dry-run --reuse-layers --format --replication --storage-classes --platform --insecure-registry --compressed-layers'
         return 0
     fi
 

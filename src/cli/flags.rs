@@ -38,6 +38,7 @@ pub enum Id {
     Platform,
     InsecureRegistry,
     CompressedLayers,
+    ReuseLayers,
 }
 
 /// Where an option comes from. A legacy option keeps every abbreviation
@@ -390,6 +391,31 @@ pub const FLAGS: &[FlagSpec] = &[
               exit status is 0 when the run would succeed, and otherwise the error \
               it would stop at is reported. With --format=json the plan is a JSON \
               document with \"dry_run\": true.",
+        ..SWITCH
+    },
+    FlagSpec {
+        id: Id::ReuseLayers,
+        long: "reuse-layers",
+        origin: Origin::New,
+        section: Section::Destination,
+        help: "Store each layer of an image from the Docker daemon, a file or standard \
+               input in Keep blocks of its own, record them, and send no layer a readable \
+               image collection already holds. Changes the portable data hash a legacy \
+               upload of the same image gives.",
+        man: "Every regular member of the archive of at least 1 MiB (the layers, and \
+              large configs) starts a new Keep block at its content and ends one at its \
+              end; tar headers and small members are packed into blocks between them. The \
+              file is byte for byte the archive; only the block boundaries differ from \
+              the legacy tool's fixed 64 MiB cuts, so the collection's portable data hash \
+              differs from a legacy upload's. The collection records its layers in the \
+              properties docker-image-layers and docker-image-layer-blocks. A layer \
+              recorded by a readable, untrashed image collection is looked up (the \
+              image's diff_ids from the Docker daemon or the file's config; from standard \
+              input, an OCI layout's blob names as they stream) and its blocks are not \
+              sent again: the bytes are still read, and a recorded block is taken only \
+              when the block just read has its MD5 and size. Standard input in the \
+              classic layout (Docker 24 and older) is stored aligned but reuses nothing. \
+              A --source=docker:// pull always stores layers this way.",
         ..SWITCH
     },
     FlagSpec {

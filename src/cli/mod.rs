@@ -96,6 +96,8 @@ pub struct Args {
     pub source: Option<OsString>,
     pub from: Option<SourceKind>,
     pub dry_run: bool,
+    /// `--reuse-layers`.
+    pub reuse_layers: bool,
     pub format: OutputFormat,
     pub replication: Option<u32>,
     pub storage_classes: Option<Vec<String>>,
@@ -125,6 +127,7 @@ impl Default for Args {
             source: None,
             from: None,
             dry_run: false,
+            reuse_layers: false,
             format: OutputFormat::Text,
             replication: None,
             storage_classes: None,
@@ -620,6 +623,7 @@ impl<'t> Consumer<'t> {
                 })
             }
             Id::DryRun => a.dry_run = true,
+            Id::ReuseLayers => a.reuse_layers = true,
             Id::Format => {
                 a.format = match text()?.as_str() {
                     "text" => OutputFormat::Text,
@@ -920,6 +924,7 @@ impl Args {
             cache: self.cache,
             retries: self.retries,
             dry_run: self.dry_run,
+            reuse_layers: self.reuse_layers,
             format: self.format,
             storage: Storage {
                 replication: self.replication,

@@ -790,6 +790,7 @@ fn upload(source: Source) -> Upload {
         cache: true,
         retries: DEFAULT_RETRIES,
         dry_run: false,
+        reuse_layers: false,
         format: OutputFormat::Text,
         storage: Storage::default(),
         pull_from: Box::default(),

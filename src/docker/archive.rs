@@ -27,13 +27,15 @@
 //!
 //! Files: `tarstream` parses tar, `members` builds the table of contents and
 //! checks digest-named members as they end, `image` gives the final verdict,
-//! `error` words the refusals.
+//! `error` words the refusals; `split` cuts the stream into layer-aligned
+//! pieces for `--reuse-layers`.
 
 mod error;
 #[cfg(test)]
 mod fuzz;
 mod image;
 mod members;
+mod split;
 mod tarstream;
 #[cfg(test)]
 mod testutil;
@@ -41,6 +43,7 @@ mod testutil;
 use std::io::{self, Read};
 
 pub use error::ArchiveError;
+pub use split::{PieceKind, Span, Splitter};
 
 use members::{Limits, Members};
 use tarstream::TarStream;

@@ -276,6 +276,22 @@ pub fn image_size(id: &str) -> Option<u64> {
     String::from_utf8(out.stdout).ok()?.trim().parse().ok()
 }
 
+/// `docker image inspect --format {{json .RootFS.Layers}} ID`: the
+/// image's layer diff_ids, base first (empty if Docker does not say).
+pub fn layer_diff_ids(id: &str) -> Vec<String> {
+    let args = [
+        "image",
+        "inspect",
+        "--format",
+        "{{json .RootFS.Layers}}",
+        id,
+    ];
+    match run(&args) {
+        Ok(out) if out.status.success() => serde_json::from_slice(&out.stdout).unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
 /// Exactly one id, else the legacy errors.
 pub fn one_id(found: Inspected, reference: &str) -> Result<String, DockerError> {
     let Inspected {

@@ -89,6 +89,15 @@ impl Docker {
         }
     }
 
+    /// The image's layer diff_ids (`RootFS.Layers`), base first; empty if
+    /// Docker does not say.
+    pub fn layer_diff_ids(&self, image_id: &str) -> Vec<String> {
+        match self {
+            Docker::Engine(engine) => engine.layer_diff_ids(image_id).unwrap_or_default(),
+            Docker::Cli => cli::layer_diff_ids(image_id),
+        }
+    }
+
     /// The archive `docker save IMAGE_ID` writes: from the socket when the
     /// daemon gives it there, else from the command.
     pub fn save(&self, image_id: &str) -> Result<Box<dyn Read + Send>, DockerError> {

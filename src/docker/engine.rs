@@ -161,6 +161,12 @@ impl Engine {
         }
     }
 
+    /// The image's layer diff_ids (`RootFS.Layers`), base first.
+    pub fn layer_diff_ids(&self, reference: &str) -> Result<Vec<String>, EngineError> {
+        let answer = self.get_json(&self.inspect_target(reference))?;
+        Ok(serde_json::from_value(answer["RootFS"]["Layers"].clone()).unwrap_or_default())
+    }
+
     /// The image's `Size` as the daemon reports it (the uncompressed
     /// layers: an archive of it is a little larger).
     pub fn image_size(&self, reference: &str) -> Result<Option<u64>, EngineError> {

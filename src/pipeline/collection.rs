@@ -603,7 +603,16 @@ fn archive_to_collection(
         }
     }
 
-    let (uploaded, image) = source::stream_to_keep(cx.keep()?, archive, plan.progress, checkpoint)?;
+    let keep = cx.keep()?;
+    let pool = plan
+        .reuse_layers
+        .then(|| source::LayerPool::new(&cx.api, keep));
+    if let Some(pool) = &pool {
+        pool.look_up_all(&archive.diff_ids());
+    }
+    let (uploaded, image) =
+        source::stream_to_keep(keep, archive, plan.progress, checkpoint, pool.as_ref())?;
+    let index = pool.map(|p| p.index(&uploaded, &image));
     let facts = ImageFacts {
         id: image.image_id,
         repo_tag: source::recorded_repo_tag(given, &image.repo_tags),
@@ -622,7 +631,27 @@ fn archive_to_collection(
             }
         }
     }
-    create_fresh(cx, &uploaded, facts, plan)
+    match index {
+        Some(index) => create_fresh_aligned(cx, &uploaded, facts, plan, index),
+        None => create_fresh(cx, &uploaded, facts, plan),
+    }
+}
+
+/// The collection of a layer-aligned upload (`--reuse-layers`), with
+/// `properties` (its layer index, and any other) beside
+/// `docker-image-repo-tag`. The blocks taken from other collections (or a
+/// resumed upload's) count as reused, not uploaded.
+pub fn create_fresh_aligned(
+    cx: &Session,
+    uploaded: &Uploaded,
+    facts: ImageFacts,
+    plan: &Plan,
+    properties: serde_json::Map<String, Value>,
+) -> Result<Ensured> {
+    let mut ensured = create_fresh_with(cx, uploaded, facts, plan, properties)?;
+    ensured.bytes_uploaded = uploaded.size - uploaded.reused;
+    ensured.bytes_reused = uploaded.reused;
+    Ok(ensured)
 }
 
 #[cfg(test)]

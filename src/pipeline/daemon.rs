@@ -37,7 +37,7 @@
 
 use std::collections::HashSet;
 
-use serde_json::json;
+use serde_json::{json, Map, Value};
 
 use super::collection::{self, Ensured, ImageFacts, HASH, REPO_TAG};
 use super::session::{Plan, Session};
@@ -133,8 +133,17 @@ pub fn ensure_from_daemon(
             docker,
         });
     }
-    let (uploaded, archive) = upload_save(cx, plan, &docker, &id)?;
-    create_from_save(cx, plan, &id, repo_tag, &uploaded, archive)
+    let keep = cx.keep()?;
+    let pool = plan
+        .reuse_layers
+        .then(|| source::LayerPool::new(&cx.api, keep));
+    if let Some(pool) = &pool {
+        // Docker checked every layer against these as it stored it.
+        pool.look_up_all(&docker.layer_diff_ids(&id));
+    }
+    let (uploaded, archive) = upload_save(cx, plan, &docker, &id, pool.as_ref())?;
+    let index = pool.map(|p| p.index(&uploaded, &archive));
+    create_from_save(cx, plan, &id, repo_tag, &uploaded, archive, index)
 }
 
 /// The image id: Docker's, or when Docker cannot give the image, the one
@@ -204,6 +213,7 @@ fn upload_save(
     plan: &Plan,
     docker: &Docker,
     id: &str,
+    aligned: Option<&source::LayerPool<'_>>,
 ) -> Result<(Uploaded, ImageArchive)> {
     // Docker's size of the image is a total for the human progress line
     // (an estimate, which the machine format never prints).
@@ -215,7 +225,7 @@ fn upload_save(
     };
     let save = docker.save(id).map_err(Error::Docker)?;
     let what = format!("the output of `docker save {id}`");
-    source::stream_save_to_keep(cx.keep()?, save, what, total, plan.progress)
+    source::stream_save_to_keep(cx.keep()?, save, what, total, plan.progress, aligned)
 }
 
 /// The collection of a fresh save. With the containerd image store the id
@@ -229,6 +239,7 @@ fn create_from_save(
     repo_tag: Option<RepoTag>,
     uploaded: &Uploaded,
     archive: ImageArchive,
+    index: Option<Map<String, Value>>,
 ) -> Result<Ensured> {
     let facts = ImageFacts {
         id: archive.image_id,
@@ -236,7 +247,10 @@ fn create_from_save(
         created: archive.created,
     };
     if facts.id == id {
-        return collection::create_fresh(cx, uploaded, facts, plan);
+        return match index {
+            Some(index) => collection::create_fresh_aligned(cx, uploaded, facts, plan, index),
+            None => collection::create_fresh(cx, uploaded, facts, plan),
+        };
     }
     log::info(&format!(
         "Docker calls the image {id} (a manifest digest: the containerd image store); \
@@ -250,7 +264,13 @@ fn create_from_save(
     if let Some(ensured) = collection::reuse_if_present(cx, plan, &facts)? {
         return Ok(ensured);
     }
-    collection::create_fresh_recording(cx, uploaded, facts, plan, Some(id))
+    match index {
+        Some(mut properties) => {
+            properties.insert(collection::MANIFEST_DIGEST.into(), Value::String(id.into()));
+            collection::create_fresh_aligned(cx, uploaded, facts, plan, properties)
+        }
+        None => collection::create_fresh_recording(cx, uploaded, facts, plan, Some(id)),
+    }
 }
 
 /// How messages name the image asked for.

@@ -51,6 +51,8 @@ pub struct Plan {
     /// `--resume`/`--no-resume` and `--cache`/`--no-cache`: the resume
     /// checkpoint of a file source.
     pub resume: checkpoint::Mode,
+    /// `--reuse-layers`: layer-aligned blocks, recorded and reused.
+    pub reuse_layers: bool,
 }
 
 impl Plan {
@@ -64,6 +66,7 @@ impl Plan {
             force_image_format: false,
             progress: Progress::Off,
             resume: checkpoint::Mode::Off,
+            reuse_layers: false,
         }
     }
 
@@ -81,6 +84,7 @@ impl Plan {
             } else {
                 checkpoint::Mode::from_flags(upload.resume, upload.cache)
             },
+            reuse_layers: upload.reuse_layers,
         }
     }
 }

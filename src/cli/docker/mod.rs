@@ -299,6 +299,7 @@ pub const FLAGS: &[DockerFlag] = &[
     },
     keepdocker("force-image-format", UPLOADS),
     keepdocker("dry-run", UPLOADS),
+    keepdocker("reuse-layers", &[Command::Load, Command::Push]),
     keepdocker("format", LISTS_AND_UPLOADS),
     keepdocker("replication", UPLOADS),
     keepdocker("storage-classes", UPLOADS),

@@ -577,7 +577,7 @@ impl TarStream {
 }
 
 /// The bytes before the first NUL.
-fn cstr(bytes: &[u8]) -> &[u8] {
+pub(super) fn cstr(bytes: &[u8]) -> &[u8] {
     match bytes.iter().position(|&b| b == 0) {
         Some(end) => &bytes[..end],
         None => bytes,
@@ -585,7 +585,7 @@ fn cstr(bytes: &[u8]) -> &[u8] {
 }
 
 /// The entry name from a header block, with the ustar prefix when present.
-fn header_name(block: &[u8; BLOCK]) -> String {
+pub(super) fn header_name(block: &[u8; BLOCK]) -> String {
     let name = String::from_utf8_lossy(cstr(&block[..100]));
     let prefix: &[u8] = if &block[257..263] == b"ustar\0" {
         // The `star` variant keeps a trailer at the end of the prefix field.
@@ -606,7 +606,7 @@ fn header_name(block: &[u8; BLOCK]) -> String {
 
 /// Parses a numeric header field: octal text, or GNU base-256 binary when
 /// the top bit is set. Negative or overflowing values give `None`.
-fn parse_numeric(field: &[u8]) -> Option<u64> {
+pub(super) fn parse_numeric(field: &[u8]) -> Option<u64> {
     match field.first() {
         Some(&first) if first & 0x80 != 0 => {
             if first & 0x40 != 0 {
@@ -652,7 +652,7 @@ fn decimal(text: &[u8]) -> Option<u64> {
 
 /// The header checksum: the byte sum with the checksum field counted as
 /// spaces. Old writers summed signed bytes; both are accepted, as Go does.
-fn checksum_ok(block: &[u8; BLOCK]) -> bool {
+pub(super) fn checksum_ok(block: &[u8; BLOCK]) -> bool {
     let Some(stored) = parse_octal(&block[148..156]) else {
         return false;
     };
@@ -666,7 +666,7 @@ fn checksum_ok(block: &[u8; BLOCK]) -> bool {
 }
 
 /// Parses PAX extended header records, `"<length> <key>=<value>\n"` each.
-fn parse_pax(mut data: &[u8]) -> Result<Vec<(String, Vec<u8>)>, &'static str> {
+pub(super) fn parse_pax(mut data: &[u8]) -> Result<Vec<(String, Vec<u8>)>, &'static str> {
     let mut records = Vec::new();
     while !data.is_empty() {
         let space = data
