@@ -69,6 +69,7 @@ use sha2::{Digest, Sha256};
 
 use super::collection::{self, Ensured, ImageFacts};
 use super::format;
+use super::layers::{self, FoundLayer, LayerIndex, LayerSpan};
 use super::session::{Plan, Session};
 use crate::arvados::manifest::hex;
 use crate::arvados::upload::{Event, Piece, Uploaded};
@@ -144,7 +145,39 @@ pub fn ensure_from_registry(
     for warning in &layout.warnings {
         log::warning(&format!("{reference}: {warning}"));
     }
-    let uploaded = upload(cx, plan, &layout, pull.blobs)?;
+    let (uploaded, index) = match upload(cx, plan, &layout, pull.blobs, true)? {
+        (uploaded, index) if uploaded.reused == 0 => (uploaded, index),
+        // A reused layer's blocks are named by signatures the API server
+        // has just given; should it still refuse them (they expired in
+        // between, the collection was trashed and its blocks are gone),
+        // the image is made again from the registry alone.
+        (uploaded, index) => match create(cx, plan, resolved, &facts, &uploaded, &index) {
+            Err(Error::Api {
+                status, message, ..
+            }) if (400..500).contains(&status) => {
+                log::warning(&format!(
+                    "{reference}: the API server refused the collection reusing layers \
+                     already in Keep ({status}: {message}); pulling and uploading every \
+                     layer instead"
+                ));
+                upload(cx, plan, &layout, pull.blobs, false)?
+            }
+            done => return done,
+        },
+    };
+    create(cx, plan, resolved, &facts, &uploaded, &index)
+}
+
+/// Creates the collection of an uploaded pull, with its properties: the
+/// containerd store's digest, the provenance and the layer index.
+fn create(
+    cx: &Session,
+    plan: &Plan,
+    resolved: &Resolved,
+    facts: &ImageFacts,
+    uploaded: &Uploaded,
+    index: &LayerIndex,
+) -> Result<Ensured> {
     let mut properties = serde_json::Map::new();
     // What Docker 29's containerd store would call the image after
     // `docker pull REF` (the index's digest for a multi-platform
@@ -154,7 +187,11 @@ pub fn ensure_from_registry(
         Value::String(resolved.store_digest().to_string()),
     );
     properties.insert(PULLED_FROM.into(), Value::String(pulled_from(resolved)));
-    collection::create_fresh_with(cx, &uploaded, facts, plan, properties)
+    properties.extend(index.properties());
+    let mut ensured = collection::create_fresh_with(cx, uploaded, facts.clone(), plan, properties)?;
+    ensured.bytes_uploaded = uploaded.size - uploaded.reused;
+    ensured.bytes_reused = uploaded.reused;
+    Ok(ensured)
 }
 
 /// The name the image is stored under: the one given, else the one
@@ -181,23 +218,52 @@ pub fn pulled_from(resolved: &Resolved) -> String {
     text
 }
 
-/// Streams the archive into Keep, piece by piece. Progress counts the
-/// bytes pulled from the registry against the sum of the blob sizes (the
-/// one total known exactly before the layers are decompressed).
-fn upload(cx: &Session, plan: &Plan, layout: &Layout, blobs: &dyn BlobSource) -> Result<Uploaded> {
+/// Streams the archive into Keep, piece by piece, taking each layer an
+/// image collection already holds from there when `reuse` is set (see
+/// [`super::layers`]). Returns what was written and the layer index of
+/// the file. Progress counts the bytes pulled from the registry (a reused
+/// layer counts as pulled) against the sum of the blob sizes (the one
+/// total known exactly before the layers are decompressed).
+fn upload(
+    cx: &Session,
+    plan: &Plan,
+    layout: &Layout,
+    blobs: &dyn BlobSource,
+    reuse: bool,
+) -> Result<(Uploaded, LayerIndex)> {
     let keep = cx.keep()?;
     let pulled = Arc::new(AtomicU64::new(0));
     let mut reporter = Reporter::new(plan.progress, Total::Exact(layout.pull_size()));
     log::set_request_id(keep.current_request_id());
     reporter.update(0, 0);
-    let pieces = Pieces::new(layout, blobs, pulled.clone());
+    let api = &cx.api;
+    let finder = move |digest: &str| match layers::find_layer(api, keep, digest) {
+        Ok(found) => found,
+        Err(e) => {
+            log::debug(log::KEEPDOCKER, || {
+                format!("layer {digest}: the lookup failed, so it is pulled: {e}")
+            });
+            None
+        }
+    };
+    let mut pieces = Pieces::new(layout, blobs, pulled.clone());
+    if reuse {
+        pieces.finder = Some(&finder);
+    }
+    let sizes = pieces.sizes.clone();
     let result = keep.upload_pieces(pieces, &layout.reference, None, &mut |event| match event {
         Event::Progress(_) => reporter.update(pulled.load(Ordering::Relaxed), 0),
         Event::Warning(text) => log::log(log::ARV_PUT, log::Level::Warning, &text),
         Event::Stored { .. } => {}
     });
     reporter.finish(result.is_ok());
-    result
+    let uploaded = result?;
+    let sizes: Vec<u64> = sizes
+        .iter()
+        .map(|s| s.lock().unwrap().unwrap_or(0))
+        .collect();
+    let index = LayerIndex::build(&uploaded.locators, &layout.spans(&sizes));
+    Ok((uploaded, index))
 }
 
 /// What the pipeline reads in the image config.
@@ -283,6 +349,16 @@ pub struct LayerFile {
 }
 
 impl LayerFile {
+    /// The digest of the stored bytes, which names the file: the diff_id,
+    /// or for a blob kept as pulled its digest. The layer index knows the
+    /// file by it.
+    pub fn digest(&self) -> &str {
+        match self.stored {
+            Stored::Inflated | Stored::Plain => &self.diff_id,
+            Stored::AsPulled(_) => &self.blob.digest,
+        }
+    }
+
     /// The descriptor of the stored file in the OCI manifest, once its
     /// size is known.
     fn descriptor(&self, size: u64) -> Value {
@@ -419,6 +495,26 @@ impl Layout {
         out
     }
 
+    /// Where each layer file's content lies in the archive, once their
+    /// sizes are known: after the small piece listed before it. Each is
+    /// named by the digest its path names (the diff_id, or the blob digest
+    /// of a blob kept as pulled).
+    pub fn spans(&self, sizes: &[u64]) -> Vec<LayerSpan> {
+        let mut at = 0u64;
+        let mut spans = Vec::new();
+        for (k, file) in self.files.iter().enumerate() {
+            at += self.before(k, sizes).len() as u64;
+            spans.push(LayerSpan {
+                digest: file.digest().to_string(),
+                member: file.path.clone(),
+                offset: at,
+                size: sizes[k],
+            });
+            at += sizes[k];
+        }
+        spans
+    }
+
     /// The end of the archive, once every layer file's size is known: the
     /// padding of the last layer, the OCI manifest, `index.json`,
     /// `manifest.json`, `oci-layout`, and the two zero blocks.
@@ -551,10 +647,16 @@ struct Pieces<'a> {
     blobs: &'a dyn BlobSource,
     /// Bytes pulled so far, for progress.
     pulled: Arc<AtomicU64>,
-    /// What each layer file measured once checked.
+    /// What each layer file measured once checked (or its size in the
+    /// collection it is reused from).
     sizes: Vec<Arc<Mutex<Option<u64>>>>,
     step: usize,
+    /// Looks a layer up in the image collections the user can read.
+    finder: Option<Finder<'a>>,
 }
+
+/// Finds a layer's blocks in Keep by the digest of its stored bytes.
+type Finder<'a> = &'a (dyn Fn(&str) -> Option<FoundLayer> + Sync);
 
 impl<'a> Pieces<'a> {
     fn new(layout: &'a Layout, blobs: &'a dyn BlobSource, pulled: Arc<AtomicU64>) -> Pieces<'a> {
@@ -564,6 +666,7 @@ impl<'a> Pieces<'a> {
             pulled,
             sizes: layout.files.iter().map(|_| Arc::default()).collect(),
             step: 0,
+            finder: None,
         }
     }
 
@@ -589,6 +692,20 @@ impl<'a> Pieces<'a> {
 
     fn layer(&self, k: usize) -> Result<Piece<'a>> {
         let file = &self.layout.files[k];
+        if let Some(found) = self.finder.and_then(|find| find(file.digest())) {
+            log::debug(log::KEEPDOCKER, || {
+                format!(
+                    "layer {} ({}): {} bytes taken from collection {}, not pulled",
+                    file.number,
+                    file.digest(),
+                    found.size,
+                    found.collection
+                )
+            });
+            *self.sizes[k].lock().unwrap() = Some(found.size);
+            self.pulled.fetch_add(file.blob.size, Ordering::Relaxed);
+            return Ok(Piece::stored(2 * k + 1, found.locators));
+        }
         let of = self.layout.layer_paths.len();
         let what = format!("layer {} of {of} ({})", file.number, file.blob.digest);
         let blob = self
