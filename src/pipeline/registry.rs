@@ -92,6 +92,11 @@ const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
 
+/// Layers pulled at once. Each lane holds a download, a decompressor and
+/// at most one 64 MiB block buffer of the upload's shared few, so memory
+/// stays bounded; three keep two cores and the Keep writers busy.
+const LANES: usize = 3;
+
 /// Tar blocks are 512 bytes; an archive ends with two zero blocks.
 const TAR_BLOCK: u64 = 512;
 
@@ -250,18 +255,18 @@ fn upload(
     if reuse {
         pieces.finder = Some(&finder);
     }
-    let sizes = pieces.sizes.clone();
-    let result = keep.upload_pieces(pieces, &layout.reference, None, &mut |event| match event {
-        Event::Progress(_) => reporter.update(pulled.load(Ordering::Relaxed), 0),
-        Event::Warning(text) => log::log(log::ARV_PUT, log::Level::Warning, &text),
-        Event::Stored { .. } => {}
-    });
+    let lanes = LANES.min(layout.files.len());
+    let result =
+        keep.upload_pieces_parallel(pieces.layers(), pieces.small(), lanes, None, &mut |event| {
+            match event {
+                Event::Progress(_) => reporter.update(pulled.load(Ordering::Relaxed), 0),
+                Event::Warning(text) => log::log(log::ARV_PUT, log::Level::Warning, &text),
+                Event::Stored { .. } => {}
+            }
+        });
     reporter.finish(result.is_ok());
     let uploaded = result?;
-    let sizes: Vec<u64> = sizes
-        .iter()
-        .map(|s| s.lock().unwrap().unwrap_or(0))
-        .collect();
+    let sizes = pieces.sizes(layout.files.len())?;
     let index = LayerIndex::build(&uploaded.locators, &layout.spans(&sizes));
     Ok((uploaded, index))
 }
@@ -639,9 +644,10 @@ fn member(out: &mut Vec<u8>, path: &str, bytes: &[u8]) {
     out.resize(out.len() + padding(bytes.len() as u64), 0);
 }
 
-/// The pieces of the archive in the order they are written: each layer
-/// file, then the small piece listed before it, then the trailer. Slots:
-/// `2k` before layer file `k`, `2k + 1` the layer file, `2n` the trailer.
+/// The pieces of the archive: the layer files (read [`LANES`] at a time),
+/// then, once their sizes are known, the small pieces listed before each
+/// and the trailer. Slots: `2k` before layer file `k`, `2k + 1` the layer
+/// file, `2n` the trailer.
 struct Pieces<'a> {
     layout: &'a Layout,
     blobs: &'a dyn BlobSource,
@@ -650,7 +656,6 @@ struct Pieces<'a> {
     /// What each layer file measured once checked (or its size in the
     /// collection it is reused from).
     sizes: Vec<Arc<Mutex<Option<u64>>>>,
-    step: usize,
     /// Looks a layer up in the image collections the user can read.
     finder: Option<Finder<'a>>,
 }
@@ -665,7 +670,6 @@ impl<'a> Pieces<'a> {
             blobs,
             pulled,
             sizes: layout.files.iter().map(|_| Arc::default()).collect(),
-            step: 0,
             finder: None,
         }
     }
@@ -748,30 +752,25 @@ impl<'a> Pieces<'a> {
     }
 }
 
-impl<'a> Iterator for Pieces<'a> {
-    type Item = Result<Piece<'a>>;
+impl<'a> Pieces<'a> {
+    /// The layer files, in manifest order: independent of each other, so
+    /// they may be read at once.
+    fn layers(&self) -> impl Iterator<Item = Result<Piece<'a>>> + Send + '_ {
+        (0..self.layout.files.len()).map(|k| self.layer(k))
+    }
 
-    fn next(&mut self) -> Option<Self::Item> {
+    /// The small pieces, once every layer file is read: the piece before
+    /// each layer file, then the trailer.
+    fn small(&self) -> impl Iterator<Item = Result<Piece<'a>>> + Send + '_ {
         let n = self.layout.files.len();
-        let step = self.step;
-        self.step += 1;
         let small = |slot: usize, bytes: Vec<u8>| Piece::read(slot, io::Cursor::new(bytes));
-        if step < 2 * n {
-            let k = step / 2;
-            return Some(if step.is_multiple_of(2) {
-                self.layer(k)
-            } else {
-                self.sizes(k + 1)
-                    .map(|sizes| small(2 * k, self.layout.before(k, &sizes)))
-            });
-        }
-        if step == 2 * n {
-            return Some(
-                self.sizes(n)
-                    .map(|sizes| small(2 * n, self.layout.trailer(&sizes))),
-            );
-        }
-        None
+        (0..=n).map(move |k| {
+            let sizes = self.sizes(n)?;
+            Ok(match k {
+                k if k < n => small(2 * k, self.layout.before(k, &sizes)),
+                _ => small(2 * n, self.layout.trailer(&sizes)),
+            })
+        })
     }
 }
 
@@ -1000,6 +999,10 @@ mod tests {
         (resolved, Blobs(blobs))
     }
 
+    fn layout_of(resolved: &Resolved, compressed: bool) -> Layout {
+        layout(resolved, compressed)
+    }
+
     fn layout(resolved: &Resolved, compressed: bool) -> Layout {
         let config = ImageConfig::read(resolved).unwrap();
         let name = RepoTag {
@@ -1016,7 +1019,8 @@ mod tests {
     /// Every piece, read in write order: (slot, bytes), or the first error.
     fn pieces(layout: &Layout, blobs: &Blobs) -> Result<Vec<(usize, Vec<u8>)>> {
         let mut out = Vec::new();
-        for piece in Pieces::new(layout, blobs, Arc::default()) {
+        let all = Pieces::new(layout, blobs, Arc::default());
+        for piece in all.layers().chain(all.small()) {
             let piece = piece?;
             let crate::arvados::upload::Body::Read(mut reader) = piece.body else {
                 panic!("a pull with no layer index stores nothing as it is");
@@ -1057,12 +1061,12 @@ mod tests {
         let layout = layout(&resolved, false);
         let written = pieces(&layout, &blobs).unwrap();
         let slots: Vec<usize> = written.iter().map(|p| p.0).collect();
-        assert_eq!(slots, [1, 0, 3, 2, 4]);
+        assert_eq!(slots, [1, 3, 0, 2, 4]);
         // The layer pieces are the uncompressed layers, exactly.
         assert_eq!(written[0].1, l1);
-        assert_eq!(written[2].1, l2);
+        assert_eq!(written[1].1, l2);
         // Each small piece ends with the header of the layer listed after it.
-        let h = tar::Header::from_byte_slice(&written[1].1[written[1].1.len() - 512..]);
+        let h = tar::Header::from_byte_slice(&written[2].1[written[2].1.len() - 512..]);
         assert_eq!(h.size().unwrap(), l1.len() as u64);
         let whole = archive(written);
         assert_eq!(whole.len() % 512, 0);
@@ -1098,6 +1102,89 @@ mod tests {
         assert_eq!(oci["layers"][1]["mediaType"], OCI_LAYER);
         // Deterministic: the same image gives the same bytes.
         assert_eq!(archive(pieces(&layout, &blobs).unwrap()), whole);
+    }
+
+    #[test]
+    fn spans_are_where_each_layer_lies_in_the_archive() {
+        let l1 = layer_tar("a.txt", &vec![7u8; 3000]);
+        let l2 = layer_tar("b.txt", b"hello");
+        let (resolved, blobs) = image(&[l1.clone(), l2.clone()], None);
+        let layout = layout(&resolved, false);
+        let whole = archive(pieces(&layout, &blobs).unwrap());
+        let spans = layout.spans(&[l1.len() as u64, l2.len() as u64]);
+        assert_eq!(spans.len(), 2);
+        for (span, layer) in spans.iter().zip([&l1, &l2]) {
+            assert_eq!(span.digest, sha(layer));
+            assert_eq!(span.member, blob_path(&sha(layer)));
+            let at = span.offset as usize;
+            assert_eq!(&whole[at..at + span.size as usize], &layer[..]);
+            // The tar header just before names the member.
+            let h = tar::Header::from_byte_slice(&whole[at - 512..at]);
+            assert_eq!(h.path_bytes().as_ref(), span.member.as_bytes());
+        }
+        // A layer kept compressed is known by its blob digest.
+        let compressed = layout_of(&resolved, true);
+        let blob = &blobs.0[&resolved.layers[0].digest];
+        let sizes: Vec<u64> = resolved.layers.iter().map(|l| l.size).collect();
+        let span = &compressed.spans(&sizes)[0];
+        assert_eq!(span.digest, resolved.layers[0].digest);
+        let whole = archive(pieces(&compressed, &blobs).unwrap());
+        let at = span.offset as usize;
+        assert_eq!(&whole[at..at + blob.len()], &blob[..]);
+    }
+
+    #[test]
+    fn a_layer_found_in_keep_is_listed_as_found_and_not_pulled() {
+        let l1 = layer_tar("a.txt", &vec![7u8; 3000]);
+        let l2 = layer_tar("b.txt", b"hello");
+        let (resolved, blobs) = image(&[l1.clone(), l2.clone()], None);
+        let layout = layout(&resolved, false);
+        let held = vec![format!(
+            "{}+{}+Aheld@1",
+            crate::arvados::manifest::md5_hex(&l1),
+            l1.len()
+        )];
+        let asked = Mutex::new(Vec::new());
+        let finder = |digest: &str| {
+            asked.lock().unwrap().push(digest.to_string());
+            (digest == sha(&l1)).then(|| FoundLayer {
+                collection: "zzzzz-4zz18-000000000000000".into(),
+                locators: held.clone(),
+                size: l1.len() as u64,
+            })
+        };
+        // Only the second layer's blob can be pulled.
+        let mut only_second = Blobs(BTreeMap::new());
+        only_second.0.insert(
+            resolved.layers[1].digest.clone(),
+            blobs.0[&resolved.layers[1].digest].clone(),
+        );
+        let pulled = Arc::new(AtomicU64::new(0));
+        let mut all = Pieces::new(&layout, &only_second, pulled.clone());
+        all.finder = Some(&finder);
+        let mut stored = Vec::new();
+        let mut read = Vec::new();
+        for piece in all.layers().chain(all.small()) {
+            let piece = piece.unwrap();
+            match piece.body {
+                crate::arvados::upload::Body::Stored(locators) => {
+                    stored.push((piece.slot, locators))
+                }
+                crate::arvados::upload::Body::Read(mut r) => {
+                    let mut bytes = Vec::new();
+                    r.read_to_end(&mut bytes).unwrap();
+                    read.push((piece.slot, bytes));
+                }
+            }
+        }
+        assert_eq!(*asked.lock().unwrap(), [sha(&l1), sha(&l2)]);
+        assert_eq!(stored, [(1, held.clone())]);
+        // Its size went into the header before it, and it counts as pulled.
+        let mut with_l1 = read.clone();
+        with_l1.push((1, l1.clone()));
+        let expected = archive(pieces(&layout, &blobs).unwrap());
+        assert_eq!(archive(with_l1), expected);
+        assert_eq!(pulled.load(Ordering::Relaxed), layout.pull_size());
     }
 
     #[test]
