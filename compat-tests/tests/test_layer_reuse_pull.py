@@ -120,25 +120,32 @@ def index_of(coll):
     return props[LAYERS], props[LAYER_BLOCKS]
 
 
-def check_index(coll, image):
-    """The index names every layer by its diff_id, at blocks of its own
-    that are the manifest's blocks at the recorded offset."""
+def check_index(coll, image, base_diff_id):
+    """The index names the base layer by its diff_id, at blocks of its own
+    that are the manifest's blocks at the recorded offset; the small top
+    layer (under 1 MiB) is packed with the tar headers, so it is not
+    whole blocks and not in the index."""
     listed, where = index_of(coll)
-    assert sorted(listed) == sorted(d for d, _ in image.layers)
+    assert listed == [base_diff_id]
+    assert sorted(where) == [base_diff_id]
+    assert all(size < (1 << 20) for digest, size in image.layers if digest != base_diff_id)
     [stream] = coll["manifest_text"].splitlines()
     tokens = stream.split()[1:-1]
     starts, at = {}, 0
     for i, tok in enumerate(tokens):
         starts[at] = i
         at += int(tok.split("+")[1])
-    for digest, size in image.layers:
-        entry = where[digest]
-        assert entry["member"] == "blobs/sha256/" + digest.split(":")[1]
-        assert entry["size"] == size
-        first = starts[entry["offset"]]
-        blocks = ["+".join(t.split("+")[:2]) for t in tokens[first:first + len(entry["blocks"])]]
-        assert blocks == entry["blocks"]
-        assert sum(int(b.split("+")[1]) for b in blocks) == size
+    [size] = [size for digest, size in image.layers if digest == base_diff_id]
+    entry = where[base_diff_id]
+    assert entry["member"] == "blobs/sha256/" + base_diff_id.split(":")[1]
+    assert entry["size"] == size
+    first = starts[entry["offset"]]
+    blocks = ["+".join(t.split("+")[:2]) for t in tokens[first:first + len(entry["blocks"])]]
+    assert blocks == entry["blocks"]
+    assert sum(int(b.split("+")[1]) for b in blocks) == size
+    # Blocks: the base layer's two, and one small block before and after
+    # it (the second holding the top layer and the end of the archive).
+    assert len(tokens) == len(blocks) + 2
 
 
 # --------------------------------------------------------------------------
@@ -148,7 +155,7 @@ def test_the_second_image_sends_only_its_own_layers(cluster, tools, ours, pushed
     pair, proxy = pushed.pair, pushed.proxy
     full_pull(cluster, ours, pushed, reference, "first")
     [coll1] = the_collection(cluster)
-    check_index(coll1, pair.first)
+    check_index(coll1, pair.first, pair.base_diff_id)
     _, sent_first = puts(cluster)
     assert sent_first >= pair.base_size
     cluster.clear_log()
@@ -172,7 +179,7 @@ def test_the_second_image_sends_only_its_own_layers(cluster, tools, ours, pushed
     assert any("/blobs/" in entry[1] and entry[4] == 200 for entry in proxy.log)
     # The new collection's index records the reused layer too, at the
     # same blocks.
-    check_index(coll2, pair.second)
+    check_index(coll2, pair.second, pair.base_diff_id)
     assert index_of(coll2)[1][pair.base_diff_id]["blocks"] == index_of(coll1)[1][pair.base_diff_id]["blocks"]
 
     # Both are right where Arvados uses them.
@@ -229,28 +236,42 @@ def test_another_users_layer_is_reused_only_when_readable(cluster, ours, pushed,
     assert shared["collection"]["portable_data_hash"] == report["collection"]["portable_data_hash"]
 
 
-def _corrupt_blocks(entry, other):
-    entry["blocks"], entry["size"] = other["blocks"], other["size"]
+def _corrupt_blocks(entry, tail):
+    # Other blocks, their sizes adding up: not the manifest's there.
+    entry["blocks"], entry["size"] = [tail["block"]], tail["size"]
 
 
-def _corrupt_offset(entry, other):
+def _corrupt_offset(entry, tail):
     entry["offset"] += 512
 
 
-def _corrupt_digest(entry, other):
-    entry.update(other)
+def _corrupt_place(entry, tail):
+    # Blocks and offset that agree with the manifest, but what lies before
+    # them is layer bytes, not a tar header.
+    entry["blocks"], entry["size"], entry["offset"] = [tail["block"]], tail["size"], tail["offset"]
 
 
-@pytest.mark.parametrize("corrupt", [_corrupt_blocks, _corrupt_offset, _corrupt_digest],
-                         ids=["wrong-blocks", "wrong-offset", "wrong-digest"])
+def _corrupt_digest(entry, tail):
+    # The member (and so the digest) of another layer.
+    entry["member"] = "blobs/sha256/" + tail["other_digest"].split(":")[1]
+
+
+@pytest.mark.parametrize("corrupt", [_corrupt_blocks, _corrupt_offset, _corrupt_place, _corrupt_digest],
+                         ids=["wrong-blocks", "wrong-offset", "wrong-place", "wrong-digest"])
 def test_a_corrupted_index_does_not_corrupt_the_new_image(cluster, ours, pushed, reference, corrupt, docker_host):
     pair = pushed.pair
     want = reference_of(cluster, ours, pushed, reference, "second")
     full_pull(cluster, ours, pushed, reference, "first")
     [coll1] = the_collection(cluster)
     listed, where = index_of(coll1)
-    top = pair.first.layers[1][0]
-    corrupt(where[pair.base_diff_id], dict(where[top]))
+    # The last block (the top layer and the end of the archive) and where
+    # it starts.
+    [stream] = coll1["manifest_text"].splitlines()
+    tokens = stream.split()[1:-1]
+    sizes = [int(t.split("+")[1]) for t in tokens]
+    tail = {"block": "+".join(tokens[-1].split("+")[:2]), "size": sizes[-1],
+            "offset": sum(sizes[:-1]), "other_digest": pair.first.layers[1][0]}
+    corrupt(where[pair.base_diff_id], tail)
     props = dict(coll1["properties"], **{LAYER_BLOCKS: where})
     status, body, _ = cluster.request("PUT", "/arvados/v1/collections/" + coll1["uuid"],
                                       body={"collection": {"properties": props}})

@@ -97,6 +97,14 @@ const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
 /// stays bounded; three keep two cores and the Keep writers busy.
 const LANES: usize = 3;
 
+/// Layers whose blob is smaller than this are packed with the tar headers
+/// around them instead of given blocks of their own (see the module doc).
+const PACK_BELOW: u64 = 1 << 20;
+
+/// The most bytes of a packed layer held in memory: one whose blob is
+/// small but decompresses to more streams into blocks of its own.
+const PACKED_MAX: usize = 8 << 20;
+
 /// Tar blocks are 512 bytes; an archive ends with two zero blocks.
 const TAR_BLOCK: u64 = 512;
 
@@ -658,6 +666,8 @@ struct Pieces<'a> {
     sizes: Vec<Arc<Mutex<Option<u64>>>>,
     /// Looks a layer up in the image collections the user can read.
     finder: Option<Finder<'a>>,
+    /// Layers whose blob is smaller are packed (see the module doc).
+    pack_below: u64,
 }
 
 /// Finds a layer's blocks in Keep by the digest of its stored bytes.
@@ -671,6 +681,7 @@ impl<'a> Pieces<'a> {
             pulled,
             sizes: layout.files.iter().map(|_| Arc::default()).collect(),
             finder: None,
+            pack_below: PACK_BELOW,
         }
     }
 
@@ -695,21 +706,34 @@ impl<'a> Pieces<'a> {
     }
 
     fn layer(&self, k: usize) -> Result<Piece<'a>> {
-        let file = &self.layout.files[k];
-        if let Some(found) = self.finder.and_then(|find| find(file.digest())) {
-            log::debug(log::KEEPDOCKER, || {
-                format!(
-                    "layer {} ({}): {} bytes taken from collection {}, not pulled",
-                    file.number,
-                    file.digest(),
-                    found.size,
-                    found.collection
-                )
-            });
-            *self.sizes[k].lock().unwrap() = Some(found.size);
-            self.pulled.fetch_add(file.blob.size, Ordering::Relaxed);
-            return Ok(Piece::stored(2 * k + 1, found.locators));
+        if let Some(found) = self.find(k) {
+            return Ok(found);
         }
+        Ok(Piece::read(2 * k + 1, self.open(k)?))
+    }
+
+    /// Layer file `k` as the blocks of an image collection that holds it,
+    /// if the finder finds one: its size recorded, counted as pulled.
+    fn find(&self, k: usize) -> Option<Piece<'a>> {
+        let file = &self.layout.files[k];
+        let found = self.finder.and_then(|find| find(file.digest()))?;
+        log::debug(log::KEEPDOCKER, || {
+            format!(
+                "layer {} ({}): {} bytes taken from collection {}, not pulled",
+                file.number,
+                file.digest(),
+                found.size,
+                found.collection
+            )
+        });
+        *self.sizes[k].lock().unwrap() = Some(found.size);
+        self.pulled.fetch_add(file.blob.size, Ordering::Relaxed);
+        Some(Piece::stored(2 * k + 1, found.locators))
+    }
+
+    /// Layer file `k` as it streams from the registry, checked.
+    fn open(&self, k: usize) -> Result<LayerReader> {
+        let file = &self.layout.files[k];
         let of = self.layout.layer_paths.len();
         let what = format!("layer {} of {of} ({})", file.number, file.blob.digest);
         let blob = self
@@ -736,41 +760,109 @@ impl<'a> Pieces<'a> {
             ),
             Stored::AsPulled(Compression::Zstd) => (Box::new(blob), Check::BlobOnly),
         };
-        Ok(Piece::read(
-            2 * k + 1,
-            LayerReader {
-                input,
-                check,
-                size: 0,
-                done: false,
-                outcome: self.sizes[k].clone(),
-                what,
-                diff_id: file.diff_id.clone(),
-                reference: self.layout.reference.clone(),
-            },
-        ))
+        Ok(LayerReader {
+            input,
+            check,
+            size: 0,
+            done: false,
+            outcome: self.sizes[k].clone(),
+            what,
+            diff_id: file.diff_id.clone(),
+            reference: self.layout.reference.clone(),
+        })
+    }
+
+    /// Whether layer file `k` is packed with the tar headers around it
+    /// rather than given blocks of its own (see the module doc).
+    fn packed(&self, k: usize) -> bool {
+        self.layout.files[k].blob.size < self.pack_below
     }
 }
 
 impl<'a> Pieces<'a> {
-    /// The layer files, in manifest order: independent of each other, so
-    /// they may be read at once.
+    /// The layer files that get blocks of their own, in manifest order:
+    /// independent of each other, so they may be read at once.
     fn layers(&self) -> impl Iterator<Item = Result<Piece<'a>>> + Send + '_ {
-        (0..self.layout.files.len()).map(|k| self.layer(k))
+        (0..self.layout.files.len())
+            .filter(|&k| !self.packed(k))
+            .map(|k| self.layer(k))
     }
 
-    /// The small pieces, once every layer file is read: the piece before
-    /// each layer file, then the trailer.
+    /// The small pieces, once those layer files are read: each is what
+    /// lies between two of them (the padding before, the headers, and the
+    /// packed layers with theirs), listed before the next one; the last
+    /// ends with the trailer. A packed layer is pulled here, into memory
+    /// (at most [`PACKED_MAX`] bytes); one that turns out bigger streams
+    /// into blocks of its own after all.
     fn small(&self) -> impl Iterator<Item = Result<Piece<'a>>> + Send + '_ {
         let n = self.layout.files.len();
-        let small = |slot: usize, bytes: Vec<u8>| Piece::read(slot, io::Cursor::new(bytes));
-        (0..=n).map(move |k| {
-            let sizes = self.sizes(n)?;
-            Ok(match k {
-                k if k < n => small(2 * k, self.layout.before(k, &sizes)),
-                _ => small(2 * n, self.layout.trailer(&sizes)),
-            })
+        let mut k = 0;
+        let mut acc: Vec<u8> = Vec::new();
+        let mut slot = 0;
+        // A packed layer streaming on its own, whose header is still due.
+        let mut streaming: Option<usize> = None;
+        let mut done = false;
+        std::iter::from_fn(move || {
+            if done {
+                return None;
+            }
+            let piece = |slot: usize, bytes: Vec<u8>| Piece::read(slot, io::Cursor::new(bytes));
+            let next = (|| loop {
+                // The header before a layer file with blocks of its own ends
+                // the small piece listed before it.
+                let ends_here = streaming.take().or((k < n && !self.packed(k)).then_some(k));
+                if let Some(j) = ends_here {
+                    acc.extend_from_slice(&self.layout.before(j, &self.sizes(j + 1)?));
+                    let out = piece(slot, std::mem::take(&mut acc));
+                    slot = 2 * j + 2;
+                    k = j + 1;
+                    return Ok(out);
+                }
+                if k == n {
+                    acc.extend_from_slice(&self.layout.trailer(&self.sizes(n)?));
+                    done = true;
+                    return Ok(piece(slot, std::mem::take(&mut acc)));
+                }
+                // A layer some collection holds as blocks of its own is
+                // taken from there, whatever its blob's size.
+                if let Some(found) = self.find(k) {
+                    streaming = Some(k);
+                    return Ok(found);
+                }
+                let mut reader = self.open(k)?;
+                let mut content = Vec::new();
+                let limit = PACKED_MAX as u64 + 1;
+                if let Err(e) = (&mut reader).take(limit).read_to_end(&mut content) {
+                    return Err(read_error(&self.layout.reference, e));
+                }
+                if content.len() > PACKED_MAX {
+                    streaming = Some(k);
+                    let rest = io::Cursor::new(content).chain(reader);
+                    return Ok(Piece::read(2 * k + 1, rest));
+                }
+                acc.extend_from_slice(&self.layout.before(k, &self.sizes(k + 1)?));
+                acc.extend_from_slice(&content);
+                k += 1;
+            })();
+            if next.is_err() {
+                done = true;
+            }
+            Some(next)
         })
+    }
+}
+
+/// A read error of a layer as the crate's error (ours passes through).
+fn read_error(reference: &str, e: io::Error) -> Error {
+    if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+        if let Some(Ok(ours)) = e.into_inner().map(|inner| inner.downcast::<Error>()) {
+            return *ours;
+        }
+        unreachable!("checked above");
+    }
+    Error::Registry {
+        reference: reference.to_string(),
+        problem: e.to_string(),
     }
 }
 
@@ -1016,10 +1108,21 @@ mod tests {
         Layout::new(resolved, &config, names, compressed).unwrap()
     }
 
-    /// Every piece, read in write order: (slot, bytes), or the first error.
+    /// Every piece, read in write order: (slot, bytes), or the first
+    /// error; every layer with blocks of its own.
     fn pieces(layout: &Layout, blobs: &Blobs) -> Result<Vec<(usize, Vec<u8>)>> {
+        pieces_with(layout, blobs, 0)
+    }
+
+    /// [`pieces`], packing layers whose blob is under `pack_below` bytes.
+    fn pieces_with(
+        layout: &Layout,
+        blobs: &Blobs,
+        pack_below: u64,
+    ) -> Result<Vec<(usize, Vec<u8>)>> {
         let mut out = Vec::new();
-        let all = Pieces::new(layout, blobs, Arc::default());
+        let mut all = Pieces::new(layout, blobs, Arc::default());
+        all.pack_below = pack_below;
         for piece in all.layers().chain(all.small()) {
             let piece = piece?;
             let crate::arvados::upload::Body::Read(mut reader) = piece.body else {
@@ -1162,6 +1265,7 @@ mod tests {
         let pulled = Arc::new(AtomicU64::new(0));
         let mut all = Pieces::new(&layout, &only_second, pulled.clone());
         all.finder = Some(&finder);
+        all.pack_below = 0;
         let mut stored = Vec::new();
         let mut read = Vec::new();
         for piece in all.layers().chain(all.small()) {
@@ -1185,6 +1289,69 @@ mod tests {
         let expected = archive(pieces(&layout, &blobs).unwrap());
         assert_eq!(archive(with_l1), expected);
         assert_eq!(pulled.load(Ordering::Relaxed), layout.pull_size());
+    }
+
+    #[test]
+    fn small_layers_are_packed_with_the_headers_and_big_ones_aligned() {
+        // Incompressible, so that its blob is over the packing threshold.
+        let mut noise = Vec::new();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        while noise.len() < (PACK_BELOW as usize) * 2 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            noise.extend_from_slice(&x.to_le_bytes());
+        }
+        let small1 = layer_tar("a.txt", b"one");
+        let big = layer_tar("big.bin", &noise);
+        let small2 = layer_tar("b.txt", b"two");
+        let small3 = layer_tar("c.txt", b"three");
+        let layers = [small1.clone(), big.clone(), small2.clone(), small3.clone()];
+        let (resolved, blobs) = image(&layers, None);
+        let layout = layout(&resolved, false);
+        let packed = pieces_with(&layout, &blobs, PACK_BELOW).unwrap();
+        // The big layer first (its own piece), then two small pieces: the
+        // start with small1 and big's header; the rest with small2,
+        // small3 and the trailer.
+        let slots: Vec<usize> = packed.iter().map(|p| p.0).collect();
+        assert_eq!(slots, [3, 0, 4]);
+        assert_eq!(packed[0].1, big);
+        // The same archive as with every layer aligned.
+        let aligned = archive(pieces(&layout, &blobs).unwrap());
+        assert_eq!(archive(packed.clone()), aligned);
+        // The packed layers' bytes are inside the small pieces.
+        let holds = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+        assert!(holds(&packed[1].1, &small1));
+        assert!(holds(&packed[2].1, &small2) && holds(&packed[2].1, &small3));
+        // Only the big layer is whole blocks: the index has only it.
+        let sizes: Vec<u64> = layers.iter().map(|l| l.len() as u64).collect();
+        let locators: Vec<String> = {
+            let mut p = packed.clone();
+            p.sort_by_key(|p| p.0);
+            p.iter()
+                .map(|(_, b)| format!("{}+{}", crate::arvados::manifest::md5_hex(b), b.len()))
+                .collect()
+        };
+        let index = LayerIndex::build(&locators, &layout.spans(&sizes));
+        assert_eq!(index.layers.keys().collect::<Vec<_>>(), [&sha(&big)]);
+        // A wrong small layer is still an error.
+        let (resolved, blobs) = image(&[small1.clone()], Some(vec![sha(b"other")]));
+        let e = pieces_with(&layout_of(&resolved, false), &blobs, PACK_BELOW).unwrap_err();
+        assert!(e.to_string().contains("its diff_id is"), "{e}");
+    }
+
+    #[test]
+    fn a_small_blob_that_decompresses_to_much_more_gets_blocks_of_its_own() {
+        let zeros = layer_tar("zeros", &vec![0u8; PACKED_MAX + 1000]);
+        let small = layer_tar("b.txt", b"two");
+        let (resolved, blobs) = image(&[zeros.clone(), small.clone()], None);
+        assert!(resolved.layers[0].size < PACK_BELOW);
+        let layout = layout(&resolved, false);
+        let packed = pieces_with(&layout, &blobs, PACK_BELOW).unwrap();
+        let slots: Vec<usize> = packed.iter().map(|p| p.0).collect();
+        assert_eq!(slots, [1, 0, 2]);
+        assert_eq!(packed[0].1, zeros);
+        assert_eq!(archive(packed), archive(pieces(&layout, &blobs).unwrap()));
     }
 
     #[test]
