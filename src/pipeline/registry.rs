@@ -6,9 +6,11 @@
 //! resolved (manifest digest, config, layer blobs: two small requests)
 //!   -> image id = config digest -> format check -> lock
 //!   -> already in Arvados? reuse it or copy it (no blob is pulled)
-//!   -> else each layer: pull, gunzip, check against its diff_id, into Keep
-//!      blocks of its own; the tar headers between the layers in small
-//!      blocks, listed before each layer -> create the collection
+//!   -> else each layer: found in a readable image collection's layer index?
+//!      list its blocks from there; else pull, gunzip, check against its
+//!      diff_id, into Keep blocks of its own (up to three at once); the tar
+//!      headers between the layers in small blocks, listed before each
+//!      layer -> create the collection, recording the layer index
 //! ```
 //!
 //! # The archive: Docker 25's `docker save` layout
@@ -44,18 +46,49 @@
 //! # The Keep blocks
 //!
 //! Each layer's content starts a new Keep block, so the same layer is the
-//! same blocks in every image. A tar header needs the member's size, which
-//! for a decompressed layer is known only at its end; a Keep manifest lists
+//! same blocks in every image, and a later pull of another image holding
+//! it lists those blocks instead of pulling it (the layer index,
+//! [`super::layers`]). A tar header needs the member's size, which for a
+//! decompressed layer is known only at its end; a Keep manifest lists
 //! blocks in file order whatever order they were written in, so each
 //! layer's header (with the padding of the member before it) is written in
 //! a small block after the layer and listed before it:
 //!
 //! ```text
-//! written:  L0  H0  L1  H1 ... Ln-1  Hn-1  T
+//! written:  L0 L1 ... Ln-1 (up to three at once)  H0 H1 ... Hn-1 T
 //! listed:   H0  L0  H1  L1 ... Hn-1  Ln-1  T
 //! H0 = directories + config + header of L0   Hk = padding of Lk-1 + header of Lk
 //! T  = padding of Ln-1 + OCI manifest, index.json, manifest.json, oci-layout, end of archive
 //! ```
+//!
+//! The layers are independent runs of blocks, so up to three are pulled,
+//! decompressed, hashed and written at once; they share the upload's few
+//! 64 MiB buffers, so memory does not grow with them. The small pieces
+//! come last, once every size is known.
+//!
+//! # Small layers are packed
+//!
+//! A layer whose blob is under 1 MiB is not given blocks of its own: its
+//! bytes go, with its header, into the small block between the layers
+//! around it (a blob that turns out to decompress to more than 8 MiB still
+//! streams into blocks of its own). The trade, per small layer:
+//!
+//! - aligned, it costs two more locators (its own block, and the block
+//!   that splits the headers around it) and two more PUTs. Arvados'
+//!   dispatchers estimate an image's size as 64 MiB per locator of its
+//!   manifest and count it twice in a container's scratch space, so each
+//!   small aligned layer adds 256 MiB to every container's scratch request
+//!   (an image of ten 100 KiB layers would ask for 2.6 GiB more than its
+//!   legacy upload, which has one locator);
+//! - what reusing it saves is at most 1 MiB per replica, against one
+//!   listing request and one block read to check it: about what sending it
+//!   again costs.
+//!
+//! Small layers are what changes between builds (configuration, a script,
+//! an `ENV`), so they are also the ones least often shared. Packed, they
+//! are not whole blocks, so the index leaves them out; every layer is
+//! still looked up first, so a layer another collection holds as blocks of
+//! its own is taken from there whatever its size.
 //!
 //! Everything is deterministic (mtime 0, sorted JSON keys), so pulling the
 //! same image under the same name twice gives the same portable data hash.
@@ -1335,7 +1368,7 @@ mod tests {
         let index = LayerIndex::build(&locators, &layout.spans(&sizes));
         assert_eq!(index.layers.keys().collect::<Vec<_>>(), [&sha(&big)]);
         // A wrong small layer is still an error.
-        let (resolved, blobs) = image(&[small1.clone()], Some(vec![sha(b"other")]));
+        let (resolved, blobs) = image(std::slice::from_ref(&small1), Some(vec![sha(b"other")]));
         let e = pieces_with(&layout_of(&resolved, false), &blobs, PACK_BELOW).unwrap_err();
         assert!(e.to_string().contains("its diff_id is"), "{e}");
     }
