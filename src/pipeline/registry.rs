@@ -1280,48 +1280,52 @@ mod tests {
             crate::arvados::manifest::md5_hex(&l1),
             l1.len()
         )];
-        let asked = Mutex::new(Vec::new());
-        let finder = |digest: &str| {
-            asked.lock().unwrap().push(digest.to_string());
-            (digest == sha(&l1)).then(|| FoundLayer {
-                collection: "zzzzz-4zz18-000000000000000".into(),
-                locators: held.clone(),
-                size: l1.len() as u64,
-            })
-        };
-        // Only the second layer's blob can be pulled.
-        let mut only_second = Blobs(BTreeMap::new());
-        only_second.0.insert(
-            resolved.layers[1].digest.clone(),
-            blobs.0[&resolved.layers[1].digest].clone(),
-        );
-        let pulled = Arc::new(AtomicU64::new(0));
-        let mut all = Pieces::new(&layout, &only_second, pulled.clone());
-        all.finder = Some(&finder);
-        all.pack_below = 0;
-        let mut stored = Vec::new();
-        let mut read = Vec::new();
-        for piece in all.layers().chain(all.small()) {
-            let piece = piece.unwrap();
-            match piece.body {
-                crate::arvados::upload::Body::Stored(locators) => {
-                    stored.push((piece.slot, locators))
-                }
-                crate::arvados::upload::Body::Read(mut r) => {
-                    let mut bytes = Vec::new();
-                    r.read_to_end(&mut bytes).unwrap();
-                    read.push((piece.slot, bytes));
+        // Found whether the layer would have had blocks of its own here
+        // (aligned) or not (packed: it still takes the blocks found).
+        for pack_below in [0, PACK_BELOW] {
+            let asked = Mutex::new(Vec::new());
+            let finder = |digest: &str| {
+                asked.lock().unwrap().push(digest.to_string());
+                (digest == sha(&l1)).then(|| FoundLayer {
+                    collection: "zzzzz-4zz18-000000000000000".into(),
+                    locators: held.clone(),
+                    size: l1.len() as u64,
+                })
+            };
+            // Only the second layer's blob can be pulled.
+            let mut only_second = Blobs(BTreeMap::new());
+            only_second.0.insert(
+                resolved.layers[1].digest.clone(),
+                blobs.0[&resolved.layers[1].digest].clone(),
+            );
+            let pulled = Arc::new(AtomicU64::new(0));
+            let mut all = Pieces::new(&layout, &only_second, pulled.clone());
+            all.finder = Some(&finder);
+            all.pack_below = pack_below;
+            let mut stored = Vec::new();
+            let mut read = Vec::new();
+            for piece in all.layers().chain(all.small()) {
+                let piece = piece.unwrap();
+                match piece.body {
+                    crate::arvados::upload::Body::Stored(locators) => {
+                        stored.push((piece.slot, locators))
+                    }
+                    crate::arvados::upload::Body::Read(mut r) => {
+                        let mut bytes = Vec::new();
+                        r.read_to_end(&mut bytes).unwrap();
+                        read.push((piece.slot, bytes));
+                    }
                 }
             }
+            assert_eq!(*asked.lock().unwrap(), [sha(&l1), sha(&l2)]);
+            assert_eq!(stored, [(1, held.clone())]);
+            // Its size went into the header before it, and it counts as pulled.
+            let mut with_l1 = read.clone();
+            with_l1.push((1, l1.clone()));
+            let expected = archive(pieces(&layout, &blobs).unwrap());
+            assert_eq!(archive(with_l1), expected);
+            assert_eq!(pulled.load(Ordering::Relaxed), layout.pull_size());
         }
-        assert_eq!(*asked.lock().unwrap(), [sha(&l1), sha(&l2)]);
-        assert_eq!(stored, [(1, held.clone())]);
-        // Its size went into the header before it, and it counts as pulled.
-        let mut with_l1 = read.clone();
-        with_l1.push((1, l1.clone()));
-        let expected = archive(pieces(&layout, &blobs).unwrap());
-        assert_eq!(archive(with_l1), expected);
-        assert_eq!(pulled.load(Ordering::Relaxed), layout.pull_size());
     }
 
     #[test]
