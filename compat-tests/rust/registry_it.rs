@@ -469,13 +469,23 @@ fn store_and_check(image: Image, compressed: bool) {
         }
     }
 
-    // The block layout: each layer's content is a run of blocks of its own,
-    // and the blocks between layers (headers, small members) are small.
+    // The block layout: each layer whose blob is 1 MiB or more (or whose
+    // content is over 8 MiB) is a run of blocks of its own; smaller ones
+    // are packed with the tar headers into the small blocks between them.
     let mut starts = vec![0u64];
     for size in &sizes {
         starts.push(starts.last().unwrap() + size);
     }
-    let layer_ranges: Vec<(u64, u64)> = layer_paths.iter().map(|p| members[p]).collect();
+    let mut layer_ranges: Vec<(u64, u64)> = Vec::new();
+    let mut packed_ranges: Vec<(u64, u64)> = Vec::new();
+    for (path, blob) in layer_paths.iter().zip(&resolved.layers) {
+        let (at, len) = members[path];
+        if blob.size >= 1 << 20 || len > 8 << 20 {
+            layer_ranges.push((at, len));
+        } else {
+            packed_ranges.push((at, len));
+        }
+    }
     for &(at, len) in &layer_ranges {
         let first = starts.iter().position(|&s| s == at);
         assert!(
@@ -499,14 +509,26 @@ fn store_and_check(image: Image, compressed: bool) {
             .iter()
             .any(|&(at, len)| starts[block] >= at && starts[block] < at + len)
     };
-    let small: Vec<u64> = (0..sizes.len())
-        .filter(|&b| !in_layers(b))
-        .map(|b| sizes[b])
-        .collect();
-    // One before each layer and one at the end, all small.
+    let small: Vec<usize> = (0..sizes.len()).filter(|&b| !in_layers(b)).collect();
+    // One before each aligned layer and one at the end.
     assert_eq!(small.len(), layer_ranges.len() + 1, "{sizes:?}");
-    assert!(small.iter().all(|&s| s < 64 * 1024), "{small:?}");
-    // The header of each layer is in the small block listed just before it.
+    // A packed layer lies inside one of them.
+    for &(at, len) in &packed_ranges {
+        assert!(
+            small
+                .iter()
+                .any(|&b| starts[b] <= at && at + len <= starts[b + 1]),
+            "a packed layer at {at} is not inside one small block: {sizes:?}"
+        );
+    }
+    let packed_bytes: u64 = packed_ranges.iter().map(|r| r.1).sum();
+    let small_bytes: u64 = small.iter().map(|&b| sizes[b]).sum();
+    assert!(
+        small_bytes < 64 * 1024 * (small.len() as u64) + packed_bytes,
+        "{sizes:?}"
+    );
+    // The header of each aligned layer is in the small block listed just
+    // before it.
     for &(at, _) in &layer_ranges {
         let block = starts.iter().position(|&s| s == at).unwrap();
         assert!(block > 0 && !in_layers(block - 1), "{sizes:?}");

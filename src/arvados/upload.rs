@@ -24,7 +24,7 @@
 //! blocks, wherever it lies in the file.
 
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex};
 
@@ -184,7 +184,9 @@ impl KeepClient {
         events: &mut dyn FnMut(Event),
     ) -> Result<Uploaded> {
         let one = std::iter::once(Ok((0, Source::Read(input))));
-        self.upload_inner(one, what, observer, reuse, events)
+        self.upload_inner(what, reuse, events, move |r: &Reader<'_>| {
+            r.run(one, observer)
+        })
     }
 
     /// Uploads a file made of pieces, asked for one at a time on the reader
@@ -210,26 +212,55 @@ impl KeepClient {
     where
         P: Iterator<Item = Result<Piece<'a>>> + Send,
     {
-        let pieces = pieces.map(|p| {
-            p.map(|p| match p.body {
-                Body::Read(reader) => (p.slot, Source::Read(reader)),
-                Body::Stored(locators) => (p.slot, Source::Stored(locators)),
-            })
-        });
-        self.upload_inner(pieces, what, None, reuse, events)
+        let pieces = pieces.map(sources);
+        self.upload_inner(what, reuse, events, move |r: &Reader<'_>| {
+            r.run(pieces, None)
+        })
     }
 
-    fn upload_inner<R, P>(
+    /// [`upload_pieces`](Self::upload_pieces), reading up to `lanes` of the
+    /// `independent` pieces at once, each on a thread of its own (a piece
+    /// is asked for when a lane is free, so their reads overlap: several
+    /// layers downloading and decompressing together), then the pieces of
+    /// `then`, one at a time, once every independent piece is read to its
+    /// end: those may depend on what the independent ones measured. The
+    /// lanes share the buffers, so memory is bounded as for one stream.
+    pub fn upload_pieces_parallel<'a, P, Q>(
         &self,
-        pieces: P,
-        what: &str,
-        observer: Option<BlockObserver<'_>>,
+        independent: P,
+        then: Q,
+        lanes: usize,
         reuse: Option<Reuse<'_>>,
         events: &mut dyn FnMut(Event),
     ) -> Result<Uploaded>
     where
-        R: Read + Send,
-        P: Iterator<Item = Result<(usize, Source<R>)>> + Send,
+        P: Iterator<Item = Result<Piece<'a>>> + Send,
+        Q: Iterator<Item = Result<Piece<'a>>> + Send,
+    {
+        let independent = Mutex::new(independent.map(sources));
+        let then = then.map(sources);
+        self.upload_inner("pieces", reuse, events, move |r: &Reader<'_>| {
+            std::thread::scope(|s| {
+                for _ in 0..lanes.max(1) {
+                    s.spawn(|| r.run_lane(&independent));
+                }
+            });
+            // After a failure, nothing more is asked for.
+            if !r.abort.load(Ordering::SeqCst) {
+                r.run(then, None);
+            }
+        })
+    }
+
+    fn upload_inner<F>(
+        &self,
+        what: &str,
+        reuse: Option<Reuse<'_>>,
+        events: &mut dyn FnMut(Event),
+        read: F,
+    ) -> Result<Uploaded>
+    where
+        F: FnOnce(&Reader<'_>) + Send,
     {
         let started = std::time::Instant::now();
         let threads = self.thread_count().max(1);
@@ -246,13 +277,19 @@ impl KeepClient {
         std::thread::scope(|s| {
             let reader = Reader {
                 job_tx,
-                free_rx,
+                free_rx: Mutex::new(free_rx),
+                free_tx: free_tx.clone(),
                 max_buffers,
+                allocated: AtomicUsize::new(0),
+                ledger: Mutex::default(),
                 abort: &abort,
                 msgs: msg_tx.clone(),
                 what,
             };
-            s.spawn(move || reader.run(pieces, observer));
+            s.spawn(move || {
+                read(&reader);
+                reader.done();
+            });
             for _ in 0..threads {
                 let msgs = msg_tx.clone();
                 let free = free_tx.clone();
@@ -394,95 +431,186 @@ impl KeepClient {
     }
 }
 
-/// The reader thread's state.
+/// The reader thread's state, shared by its lanes when pieces are read
+/// in parallel.
 struct Reader<'a> {
     job_tx: SyncSender<Job>,
-    free_rx: Receiver<Vec<u8>>,
+    free_rx: Mutex<Receiver<Vec<u8>>>,
+    /// Where a lane gives back a buffer it holds unused when it ends.
+    free_tx: SyncSender<Vec<u8>>,
     max_buffers: usize,
+    allocated: AtomicUsize,
+    ledger: Mutex<Ledger>,
     abort: &'a AtomicBool,
     msgs: Sender<Msg>,
     what: &'a str,
 }
 
+/// The blocks handed out so far: the slot of each, by write index, and
+/// their total size.
+#[derive(Default)]
+struct Ledger {
+    slots: Vec<usize>,
+    size: u64,
+}
+
+impl Ledger {
+    /// A new block of `len` bytes in `slot`: its write index.
+    fn add(&mut self, slot: usize, len: usize) -> usize {
+        self.slots.push(slot);
+        self.size += len as u64;
+        self.slots.len() - 1
+    }
+}
+
+/// A piece as the reader takes it.
+fn sources(piece: Result<Piece<'_>>) -> Result<(usize, Source<Box<dyn Read + Send + '_>>)> {
+    piece.map(|p| match p.body {
+        Body::Read(reader) => (p.slot, Source::Read(reader)),
+        Body::Stored(locators) => (p.slot, Source::Stored(locators)),
+    })
+}
+
 impl Reader<'_> {
-    fn run<R, P>(self, pieces: P, mut observer: Option<BlockObserver<'_>>)
+    /// Reads `pieces` in turn (the observer sees every block, in order).
+    fn run<R, P>(&self, pieces: P, mut observer: Option<BlockObserver<'_>>)
     where
         R: Read,
         P: Iterator<Item = Result<(usize, Source<R>)>>,
     {
-        let mut allocated = 0;
         // A buffer a piece ending on a block boundary left unused.
         let mut spare: Option<Vec<u8>> = None;
-        let mut slots: Vec<usize> = Vec::new();
-        let mut size = 0u64;
         for piece in pieces {
-            let (slot, mut input) = match piece {
-                Ok((slot, Source::Read(input))) => (slot, input),
-                Ok((slot, Source::Stored(stored))) => {
-                    for locator in stored {
-                        let len = match Locator::parse(&locator) {
-                            Ok(l) => l.size() as usize,
-                            Err(e) => return self.fail(e),
-                        };
-                        let index = slots.len();
-                        slots.push(slot);
-                        size += len as u64;
-                        let _ = self.msgs.send(Msg::Stored {
-                            index,
-                            locator,
-                            len,
-                            held: true,
-                        });
-                    }
-                    continue;
-                }
-                Err(e) => return self.fail(e),
-            };
-            loop {
-                if self.abort.load(Ordering::SeqCst) {
-                    return;
-                }
-                let mut buf = match spare.take().map_or_else(|| self.free_rx.try_recv(), Ok) {
-                    Ok(buf) => buf,
-                    Err(TryRecvError::Empty) if allocated < self.max_buffers => {
-                        allocated += 1;
-                        // Zeroed pages come from the OS lazily: memory grows
-                        // only as the buffer is filled.
-                        vec![0u8; BLOCK_SIZE]
-                    }
-                    Err(_) => match self.free_rx.recv() {
-                        Ok(buf) => buf,
-                        Err(_) => return,
-                    },
-                };
-                let (len, eof) = match self.fill(&mut input, &mut buf) {
-                    Ok(filled) => filled,
-                    Err(e) => return self.fail(e),
-                };
-                if len > 0 {
-                    if let Some(observe) = observer.as_mut() {
-                        if let Err(e) = observe(&buf[..len]) {
-                            return self.fail(e);
-                        }
-                    }
-                    let index = slots.len();
-                    if self.job_tx.send(Job { index, buf, len }).is_err() {
-                        return;
-                    }
-                    slots.push(slot);
-                    size += len as u64;
-                } else {
-                    spare = Some(buf);
-                }
-                if eof {
-                    break;
-                }
+            if !self.piece(piece, &mut spare, &mut observer) {
+                return;
             }
         }
+    }
+
+    /// One lane of a parallel read: takes pieces from `pieces` until there
+    /// are none, and gives back the buffer it held unused.
+    fn run_lane<R, P>(&self, pieces: &Mutex<P>)
+    where
+        R: Read,
+        P: Iterator<Item = Result<(usize, Source<R>)>>,
+    {
+        let mut spare: Option<Vec<u8>> = None;
+        loop {
+            if self.abort.load(Ordering::SeqCst) {
+                break;
+            }
+            let Some(piece) = pieces.lock().unwrap().next() else {
+                break;
+            };
+            if !self.piece(piece, &mut spare, &mut None) {
+                break;
+            }
+        }
+        if let Some(buf) = spare {
+            // Never blocks: the channel holds every buffer there is.
+            let _ = self.free_tx.send(buf);
+        }
+    }
+
+    /// The end of the reading: what the collector needs, unless it failed.
+    fn done(&self) {
         if self.abort.load(Ordering::SeqCst) {
             return;
         }
-        let _ = self.msgs.send(Msg::ReaderDone { slots, size });
+        let ledger = std::mem::take(&mut *self.ledger.lock().unwrap());
+        let _ = self.msgs.send(Msg::ReaderDone {
+            slots: ledger.slots,
+            size: ledger.size,
+        });
+    }
+
+    /// Reads one piece into blocks; false when the upload stops.
+    fn piece<R: Read>(
+        &self,
+        piece: Result<(usize, Source<R>)>,
+        spare: &mut Option<Vec<u8>>,
+        observer: &mut Option<BlockObserver<'_>>,
+    ) -> bool {
+        let (slot, mut input) = match piece {
+            Ok((slot, Source::Read(input))) => (slot, input),
+            Ok((slot, Source::Stored(stored))) => {
+                for locator in stored {
+                    let len = match Locator::parse(&locator) {
+                        Ok(l) => l.size() as usize,
+                        Err(e) => {
+                            self.fail(e);
+                            return false;
+                        }
+                    };
+                    let index = self.ledger.lock().unwrap().add(slot, len);
+                    let _ = self.msgs.send(Msg::Stored {
+                        index,
+                        locator,
+                        len,
+                        held: true,
+                    });
+                }
+                return true;
+            }
+            Err(e) => {
+                self.fail(e);
+                return false;
+            }
+        };
+        loop {
+            if self.abort.load(Ordering::SeqCst) {
+                return false;
+            }
+            let Some(mut buf) = spare.take().or_else(|| self.buffer()) else {
+                return false;
+            };
+            let (len, eof) = match self.fill(&mut input, &mut buf) {
+                Ok(filled) => filled,
+                Err(e) => {
+                    self.fail(e);
+                    return false;
+                }
+            };
+            if len > 0 {
+                if let Some(observe) = observer.as_mut() {
+                    if let Err(e) = observe(&buf[..len]) {
+                        self.fail(e);
+                        return false;
+                    }
+                }
+                let index = self.ledger.lock().unwrap().add(slot, len);
+                if self.job_tx.send(Job { index, buf, len }).is_err() {
+                    return false;
+                }
+            } else {
+                *spare = Some(buf);
+            }
+            if eof {
+                return true;
+            }
+        }
+    }
+
+    /// A free buffer, a new one while fewer than `max_buffers` exist, else
+    /// the next one a worker gives back (`None` once they are all gone).
+    fn buffer(&self) -> Option<Vec<u8>> {
+        let free = self.free_rx.lock().unwrap();
+        match free.try_recv() {
+            Ok(buf) => return Some(buf),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) => {}
+        }
+        let claimed = self
+            .allocated
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < self.max_buffers).then_some(n + 1)
+            });
+        if claimed.is_ok() {
+            // Zeroed pages come from the OS lazily: memory grows only as
+            // the buffer is filled.
+            return Some(vec![0u8; BLOCK_SIZE]);
+        }
+        free.recv().ok()
     }
 
     /// Fills one block: returns its length and whether the stream ended.
@@ -850,6 +978,120 @@ mod tests {
         assert!(keep
             .upload_pieces(bad.into_iter(), "pieces", None, &mut |_| {})
             .is_err());
+    }
+
+    #[test]
+    fn parallel_pieces_are_listed_by_slot_and_then_comes_after_them() {
+        let (keep, fake) = keep_with(&[OK]);
+        let big: Vec<u8> = (0..BLOCK_SIZE + 10).map(|i| (i % 11) as u8).collect();
+        let other: Vec<u8> = (0..BLOCK_SIZE * 2).map(|i| (i % 7) as u8).collect();
+        let small = b"a small layer".to_vec();
+        // A reader that counts, at its end, the independent pieces done.
+        struct Counting<'a> {
+            inner: &'a [u8],
+            done: &'a AtomicUsize,
+        }
+        impl Read for Counting<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let end = buf.len().min(1 << 20);
+                let n = self.inner.read(&mut buf[..end])?;
+                if n == 0 {
+                    self.done.fetch_add(1, Ordering::SeqCst);
+                }
+                Ok(n)
+            }
+        }
+        let done = AtomicUsize::new(0);
+        let held = format!("{}+5+Aheld@99999999", md5_hex(b"held!"));
+        let independent = vec![
+            Ok(Piece::read(
+                1,
+                Counting {
+                    inner: &big,
+                    done: &done,
+                },
+            )),
+            Ok(Piece::read(
+                3,
+                Counting {
+                    inner: &other,
+                    done: &done,
+                },
+            )),
+            Ok(Piece::stored(5, vec![held.clone()])),
+            Ok(Piece::read(
+                7,
+                Counting {
+                    inner: &small,
+                    done: &done,
+                },
+            )),
+        ];
+        let seen = Mutex::new(None);
+        let then = (0..4).map(|k| {
+            seen.lock()
+                .unwrap()
+                .get_or_insert(done.load(Ordering::SeqCst));
+            Ok(Piece::read(
+                2 * k,
+                io::Cursor::new(format!("header {k}").into_bytes()),
+            ))
+        });
+        let up = keep
+            .upload_pieces_parallel(independent.into_iter(), then, 3, None, &mut |_| {})
+            .unwrap();
+        // Every independent piece was read before the first of `then`.
+        assert_eq!(*seen.lock().unwrap(), Some(3));
+        let bare: Vec<String> = up
+            .locators
+            .iter()
+            .map(|l| Locator::parse(l).unwrap().bare())
+            .collect();
+        let h = |k: usize| {
+            let b = format!("header {k}");
+            format!("{}+{}", md5_hex(b.as_bytes()), b.len())
+        };
+        let want = vec![
+            h(0),
+            format!("{}+{BLOCK_SIZE}", md5_hex(&big[..BLOCK_SIZE])),
+            format!("{}+10", md5_hex(&big[BLOCK_SIZE..])),
+            h(1),
+            format!("{}+{BLOCK_SIZE}", md5_hex(&other[..BLOCK_SIZE])),
+            format!("{}+{BLOCK_SIZE}", md5_hex(&other[BLOCK_SIZE..])),
+            h(2),
+            held.trim_end_matches("+Aheld@99999999").to_string(),
+            h(3),
+            format!("{}+{}", md5_hex(&small), small.len()),
+        ];
+        assert_eq!(bare, want);
+        assert_eq!(up.locators[7], held);
+        assert_eq!(up.reused, 5);
+        // Nine blocks written (all but the held one), on two services each.
+        assert_eq!(fake.puts.lock().unwrap().len(), 18);
+    }
+
+    #[test]
+    fn a_failing_parallel_piece_stops_the_upload() {
+        let (keep, _) = keep_with(&[OK]);
+        let data = vec![1u8; BLOCK_SIZE + 1];
+        let independent: Vec<Result<Piece<'_>>> = vec![
+            piece(1, &data),
+            Err(Error::BadLocator {
+                locator: "piece".into(),
+                problem: "the source says no".into(),
+            }),
+            piece(3, &data),
+        ];
+        let then_asked = AtomicBool::new(false);
+        let then = std::iter::from_fn(|| {
+            then_asked.store(true, Ordering::SeqCst);
+            None
+        });
+        let e = keep
+            .upload_pieces_parallel(independent.into_iter(), then, 2, None, &mut |_| {})
+            .unwrap_err();
+        assert!(e.to_string().contains("the source says no"), "{e}");
+        assert!(!then_asked.load(Ordering::SeqCst));
     }
 
     #[test]

@@ -46,7 +46,17 @@
 //!
 //! The signed locators are taken from the manifest the API server has just
 //! sent, so their signatures are fresh. Anything that does not match is
-//! skipped (the layer is uploaded), never an error.
+//! skipped (the layer is uploaded), never an error. Should the API server
+//! still refuse them when the new collection is created (a signature that
+//! expired in between), the caller uploads again without reuse.
+//!
+//! What this does not prove is that a collection's owner recorded the
+//! truth: someone who can write a collection you can read could record
+//! blocks of their own under a layer's digest, with a matching tar header.
+//! The blocks then fail the `diff_id` check Docker (and containers/image)
+//! make when loading the image, so the harm is an image that does not
+//! load, not one that runs other code; the readable collections are the
+//! same ones whose tags the cluster's image resolution already trusts.
 
 use std::collections::BTreeMap;
 

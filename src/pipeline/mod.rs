@@ -25,7 +25,6 @@ pub mod collection;
 pub mod daemon;
 pub mod format;
 pub mod from_collection;
-#[allow(dead_code)] // until the uploads record and use it (issue 16, in progress)
 pub mod layers;
 pub mod registry;
 pub mod report;

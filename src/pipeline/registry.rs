@@ -6,9 +6,11 @@
 //! resolved (manifest digest, config, layer blobs: two small requests)
 //!   -> image id = config digest -> format check -> lock
 //!   -> already in Arvados? reuse it or copy it (no blob is pulled)
-//!   -> else each layer: pull, gunzip, check against its diff_id, into Keep
-//!      blocks of its own; the tar headers between the layers in small
-//!      blocks, listed before each layer -> create the collection
+//!   -> else each layer: found in a readable image collection's layer index?
+//!      list its blocks from there; else pull, gunzip, check against its
+//!      diff_id, into Keep blocks of its own (up to three at once); the tar
+//!      headers between the layers in small blocks, listed before each
+//!      layer -> create the collection, recording the layer index
 //! ```
 //!
 //! # The archive: Docker 25's `docker save` layout
@@ -44,18 +46,49 @@
 //! # The Keep blocks
 //!
 //! Each layer's content starts a new Keep block, so the same layer is the
-//! same blocks in every image. A tar header needs the member's size, which
-//! for a decompressed layer is known only at its end; a Keep manifest lists
+//! same blocks in every image, and a later pull of another image holding
+//! it lists those blocks instead of pulling it (the layer index,
+//! [`super::layers`]). A tar header needs the member's size, which for a
+//! decompressed layer is known only at its end; a Keep manifest lists
 //! blocks in file order whatever order they were written in, so each
 //! layer's header (with the padding of the member before it) is written in
 //! a small block after the layer and listed before it:
 //!
 //! ```text
-//! written:  L0  H0  L1  H1 ... Ln-1  Hn-1  T
+//! written:  L0 L1 ... Ln-1 (up to three at once)  H0 H1 ... Hn-1 T
 //! listed:   H0  L0  H1  L1 ... Hn-1  Ln-1  T
 //! H0 = directories + config + header of L0   Hk = padding of Lk-1 + header of Lk
 //! T  = padding of Ln-1 + OCI manifest, index.json, manifest.json, oci-layout, end of archive
 //! ```
+//!
+//! The layers are independent runs of blocks, so up to three are pulled,
+//! decompressed, hashed and written at once; they share the upload's few
+//! 64 MiB buffers, so memory does not grow with them. The small pieces
+//! come last, once every size is known.
+//!
+//! # Small layers are packed
+//!
+//! A layer whose blob is under 1 MiB is not given blocks of its own: its
+//! bytes go, with its header, into the small block between the layers
+//! around it (a blob that turns out to decompress to more than 8 MiB still
+//! streams into blocks of its own). The trade, per small layer:
+//!
+//! - aligned, it costs two more locators (its own block, and the block
+//!   that splits the headers around it) and two more PUTs. Arvados'
+//!   dispatchers estimate an image's size as 64 MiB per locator of its
+//!   manifest and count it twice in a container's scratch space, so each
+//!   small aligned layer adds 256 MiB to every container's scratch request
+//!   (an image of ten 100 KiB layers would ask for 2.6 GiB more than its
+//!   legacy upload, which has one locator);
+//! - what reusing it saves is at most 1 MiB per replica, against one
+//!   listing request and one block read to check it: about what sending it
+//!   again costs.
+//!
+//! Small layers are what changes between builds (configuration, a script,
+//! an `ENV`), so they are also the ones least often shared. Packed, they
+//! are not whole blocks, so the index leaves them out; every layer is
+//! still looked up first, so a layer another collection holds as blocks of
+//! its own is taken from there whatever its size.
 //!
 //! Everything is deterministic (mtime 0, sorted JSON keys), so pulling the
 //! same image under the same name twice gives the same portable data hash.
@@ -69,6 +102,7 @@ use sha2::{Digest, Sha256};
 
 use super::collection::{self, Ensured, ImageFacts};
 use super::format;
+use super::layers::{self, FoundLayer, LayerIndex, LayerSpan};
 use super::session::{Plan, Session};
 use crate::arvados::manifest::hex;
 use crate::arvados::upload::{Event, Piece, Uploaded};
@@ -90,6 +124,19 @@ const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+
+/// Layers pulled at once. Each lane holds a download, a decompressor and
+/// at most one 64 MiB block buffer of the upload's shared few, so memory
+/// stays bounded; three keep two cores and the Keep writers busy.
+const LANES: usize = 3;
+
+/// Layers whose blob is smaller than this are packed with the tar headers
+/// around them instead of given blocks of their own (see the module doc).
+const PACK_BELOW: u64 = 1 << 20;
+
+/// The most bytes of a packed layer held in memory: one whose blob is
+/// small but decompresses to more streams into blocks of its own.
+const PACKED_MAX: usize = 8 << 20;
 
 /// Tar blocks are 512 bytes; an archive ends with two zero blocks.
 const TAR_BLOCK: u64 = 512;
@@ -144,7 +191,39 @@ pub fn ensure_from_registry(
     for warning in &layout.warnings {
         log::warning(&format!("{reference}: {warning}"));
     }
-    let uploaded = upload(cx, plan, &layout, pull.blobs)?;
+    let (uploaded, index) = match upload(cx, plan, &layout, pull.blobs, true)? {
+        (uploaded, index) if uploaded.reused == 0 => (uploaded, index),
+        // A reused layer's blocks are named by signatures the API server
+        // has just given; should it still refuse them (they expired in
+        // between, the collection was trashed and its blocks are gone),
+        // the image is made again from the registry alone.
+        (uploaded, index) => match create(cx, plan, resolved, &facts, &uploaded, &index) {
+            Err(Error::Api {
+                status, message, ..
+            }) if (400..500).contains(&status) => {
+                log::warning(&format!(
+                    "{reference}: the API server refused the collection reusing layers \
+                     already in Keep ({status}: {message}); pulling and uploading every \
+                     layer instead"
+                ));
+                upload(cx, plan, &layout, pull.blobs, false)?
+            }
+            done => return done,
+        },
+    };
+    create(cx, plan, resolved, &facts, &uploaded, &index)
+}
+
+/// Creates the collection of an uploaded pull, with its properties: the
+/// containerd store's digest, the provenance and the layer index.
+fn create(
+    cx: &Session,
+    plan: &Plan,
+    resolved: &Resolved,
+    facts: &ImageFacts,
+    uploaded: &Uploaded,
+    index: &LayerIndex,
+) -> Result<Ensured> {
     let mut properties = serde_json::Map::new();
     // What Docker 29's containerd store would call the image after
     // `docker pull REF` (the index's digest for a multi-platform
@@ -154,7 +233,11 @@ pub fn ensure_from_registry(
         Value::String(resolved.store_digest().to_string()),
     );
     properties.insert(PULLED_FROM.into(), Value::String(pulled_from(resolved)));
-    collection::create_fresh_with(cx, &uploaded, facts, plan, properties)
+    properties.extend(index.properties());
+    let mut ensured = collection::create_fresh_with(cx, uploaded, facts.clone(), plan, properties)?;
+    ensured.bytes_uploaded = uploaded.size - uploaded.reused;
+    ensured.bytes_reused = uploaded.reused;
+    Ok(ensured)
 }
 
 /// The name the image is stored under: the one given, else the one
@@ -181,23 +264,52 @@ pub fn pulled_from(resolved: &Resolved) -> String {
     text
 }
 
-/// Streams the archive into Keep, piece by piece. Progress counts the
-/// bytes pulled from the registry against the sum of the blob sizes (the
-/// one total known exactly before the layers are decompressed).
-fn upload(cx: &Session, plan: &Plan, layout: &Layout, blobs: &dyn BlobSource) -> Result<Uploaded> {
+/// Streams the archive into Keep, piece by piece, taking each layer an
+/// image collection already holds from there when `reuse` is set (see
+/// [`super::layers`]). Returns what was written and the layer index of
+/// the file. Progress counts the bytes pulled from the registry (a reused
+/// layer counts as pulled) against the sum of the blob sizes (the one
+/// total known exactly before the layers are decompressed).
+fn upload(
+    cx: &Session,
+    plan: &Plan,
+    layout: &Layout,
+    blobs: &dyn BlobSource,
+    reuse: bool,
+) -> Result<(Uploaded, LayerIndex)> {
     let keep = cx.keep()?;
     let pulled = Arc::new(AtomicU64::new(0));
     let mut reporter = Reporter::new(plan.progress, Total::Exact(layout.pull_size()));
     log::set_request_id(keep.current_request_id());
     reporter.update(0, 0);
-    let pieces = Pieces::new(layout, blobs, pulled.clone());
-    let result = keep.upload_pieces(pieces, &layout.reference, None, &mut |event| match event {
-        Event::Progress(_) => reporter.update(pulled.load(Ordering::Relaxed), 0),
-        Event::Warning(text) => log::log(log::ARV_PUT, log::Level::Warning, &text),
-        Event::Stored { .. } => {}
-    });
+    let api = &cx.api;
+    let finder = move |digest: &str| match layers::find_layer(api, keep, digest) {
+        Ok(found) => found,
+        Err(e) => {
+            log::debug(log::KEEPDOCKER, || {
+                format!("layer {digest}: the lookup failed, so it is pulled: {e}")
+            });
+            None
+        }
+    };
+    let mut pieces = Pieces::new(layout, blobs, pulled.clone());
+    if reuse {
+        pieces.finder = Some(&finder);
+    }
+    let lanes = LANES.min(layout.files.len());
+    let result =
+        keep.upload_pieces_parallel(pieces.layers(), pieces.small(), lanes, None, &mut |event| {
+            match event {
+                Event::Progress(_) => reporter.update(pulled.load(Ordering::Relaxed), 0),
+                Event::Warning(text) => log::log(log::ARV_PUT, log::Level::Warning, &text),
+                Event::Stored { .. } => {}
+            }
+        });
     reporter.finish(result.is_ok());
-    result
+    let uploaded = result?;
+    let sizes = pieces.sizes(layout.files.len())?;
+    let index = LayerIndex::build(&uploaded.locators, &layout.spans(&sizes));
+    Ok((uploaded, index))
 }
 
 /// What the pipeline reads in the image config.
@@ -283,6 +395,16 @@ pub struct LayerFile {
 }
 
 impl LayerFile {
+    /// The digest of the stored bytes, which names the file: the diff_id,
+    /// or for a blob kept as pulled its digest. The layer index knows the
+    /// file by it.
+    pub fn digest(&self) -> &str {
+        match self.stored {
+            Stored::Inflated | Stored::Plain => &self.diff_id,
+            Stored::AsPulled(_) => &self.blob.digest,
+        }
+    }
+
     /// The descriptor of the stored file in the OCI manifest, once its
     /// size is known.
     fn descriptor(&self, size: u64) -> Value {
@@ -419,6 +541,26 @@ impl Layout {
         out
     }
 
+    /// Where each layer file's content lies in the archive, once their
+    /// sizes are known: after the small piece listed before it. Each is
+    /// named by the digest its path names (the diff_id, or the blob digest
+    /// of a blob kept as pulled).
+    pub fn spans(&self, sizes: &[u64]) -> Vec<LayerSpan> {
+        let mut at = 0u64;
+        let mut spans = Vec::new();
+        for (k, file) in self.files.iter().enumerate() {
+            at += self.before(k, sizes).len() as u64;
+            spans.push(LayerSpan {
+                digest: file.digest().to_string(),
+                member: file.path.clone(),
+                offset: at,
+                size: sizes[k],
+            });
+            at += sizes[k];
+        }
+        spans
+    }
+
     /// The end of the archive, once every layer file's size is known: the
     /// padding of the last layer, the OCI manifest, `index.json`,
     /// `manifest.json`, `oci-layout`, and the two zero blocks.
@@ -543,18 +685,26 @@ fn member(out: &mut Vec<u8>, path: &str, bytes: &[u8]) {
     out.resize(out.len() + padding(bytes.len() as u64), 0);
 }
 
-/// The pieces of the archive in the order they are written: each layer
-/// file, then the small piece listed before it, then the trailer. Slots:
-/// `2k` before layer file `k`, `2k + 1` the layer file, `2n` the trailer.
+/// The pieces of the archive: the layer files (read [`LANES`] at a time),
+/// then, once their sizes are known, the small pieces listed before each
+/// and the trailer. Slots: `2k` before layer file `k`, `2k + 1` the layer
+/// file, `2n` the trailer.
 struct Pieces<'a> {
     layout: &'a Layout,
     blobs: &'a dyn BlobSource,
     /// Bytes pulled so far, for progress.
     pulled: Arc<AtomicU64>,
-    /// What each layer file measured once checked.
+    /// What each layer file measured once checked (or its size in the
+    /// collection it is reused from).
     sizes: Vec<Arc<Mutex<Option<u64>>>>,
-    step: usize,
+    /// Looks a layer up in the image collections the user can read.
+    finder: Option<Finder<'a>>,
+    /// Layers whose blob is smaller are packed (see the module doc).
+    pack_below: u64,
 }
+
+/// Finds a layer's blocks in Keep by the digest of its stored bytes.
+type Finder<'a> = &'a (dyn Fn(&str) -> Option<FoundLayer> + Sync);
 
 impl<'a> Pieces<'a> {
     fn new(layout: &'a Layout, blobs: &'a dyn BlobSource, pulled: Arc<AtomicU64>) -> Pieces<'a> {
@@ -563,7 +713,8 @@ impl<'a> Pieces<'a> {
             blobs,
             pulled,
             sizes: layout.files.iter().map(|_| Arc::default()).collect(),
-            step: 0,
+            finder: None,
+            pack_below: PACK_BELOW,
         }
     }
 
@@ -588,6 +739,33 @@ impl<'a> Pieces<'a> {
     }
 
     fn layer(&self, k: usize) -> Result<Piece<'a>> {
+        if let Some(found) = self.find(k) {
+            return Ok(found);
+        }
+        Ok(Piece::read(2 * k + 1, self.open(k)?))
+    }
+
+    /// Layer file `k` as the blocks of an image collection that holds it,
+    /// if the finder finds one: its size recorded, counted as pulled.
+    fn find(&self, k: usize) -> Option<Piece<'a>> {
+        let file = &self.layout.files[k];
+        let found = self.finder.and_then(|find| find(file.digest()))?;
+        log::debug(log::KEEPDOCKER, || {
+            format!(
+                "layer {} ({}): {} bytes taken from collection {}, not pulled",
+                file.number,
+                file.digest(),
+                found.size,
+                found.collection
+            )
+        });
+        *self.sizes[k].lock().unwrap() = Some(found.size);
+        self.pulled.fetch_add(file.blob.size, Ordering::Relaxed);
+        Some(Piece::stored(2 * k + 1, found.locators))
+    }
+
+    /// Layer file `k` as it streams from the registry, checked.
+    fn open(&self, k: usize) -> Result<LayerReader> {
         let file = &self.layout.files[k];
         let of = self.layout.layer_paths.len();
         let what = format!("layer {} of {of} ({})", file.number, file.blob.digest);
@@ -615,46 +793,109 @@ impl<'a> Pieces<'a> {
             ),
             Stored::AsPulled(Compression::Zstd) => (Box::new(blob), Check::BlobOnly),
         };
-        Ok(Piece::read(
-            2 * k + 1,
-            LayerReader {
-                input,
-                check,
-                size: 0,
-                done: false,
-                outcome: self.sizes[k].clone(),
-                what,
-                diff_id: file.diff_id.clone(),
-                reference: self.layout.reference.clone(),
-            },
-        ))
+        Ok(LayerReader {
+            input,
+            check,
+            size: 0,
+            done: false,
+            outcome: self.sizes[k].clone(),
+            what,
+            diff_id: file.diff_id.clone(),
+            reference: self.layout.reference.clone(),
+        })
+    }
+
+    /// Whether layer file `k` is packed with the tar headers around it
+    /// rather than given blocks of its own (see the module doc).
+    fn packed(&self, k: usize) -> bool {
+        self.layout.files[k].blob.size < self.pack_below
     }
 }
 
-impl<'a> Iterator for Pieces<'a> {
-    type Item = Result<Piece<'a>>;
+impl<'a> Pieces<'a> {
+    /// The layer files that get blocks of their own, in manifest order:
+    /// independent of each other, so they may be read at once.
+    fn layers(&self) -> impl Iterator<Item = Result<Piece<'a>>> + Send + '_ {
+        (0..self.layout.files.len())
+            .filter(|&k| !self.packed(k))
+            .map(|k| self.layer(k))
+    }
 
-    fn next(&mut self) -> Option<Self::Item> {
+    /// The small pieces, once those layer files are read: each is what
+    /// lies between two of them (the padding before, the headers, and the
+    /// packed layers with theirs), listed before the next one; the last
+    /// ends with the trailer. A packed layer is pulled here, into memory
+    /// (at most [`PACKED_MAX`] bytes); one that turns out bigger streams
+    /// into blocks of its own after all.
+    fn small(&self) -> impl Iterator<Item = Result<Piece<'a>>> + Send + '_ {
         let n = self.layout.files.len();
-        let step = self.step;
-        self.step += 1;
-        let small = |slot: usize, bytes: Vec<u8>| Piece::read(slot, io::Cursor::new(bytes));
-        if step < 2 * n {
-            let k = step / 2;
-            return Some(if step.is_multiple_of(2) {
-                self.layer(k)
-            } else {
-                self.sizes(k + 1)
-                    .map(|sizes| small(2 * k, self.layout.before(k, &sizes)))
-            });
+        let mut k = 0;
+        let mut acc: Vec<u8> = Vec::new();
+        let mut slot = 0;
+        // A packed layer streaming on its own, whose header is still due.
+        let mut streaming: Option<usize> = None;
+        let mut done = false;
+        std::iter::from_fn(move || {
+            if done {
+                return None;
+            }
+            let piece = |slot: usize, bytes: Vec<u8>| Piece::read(slot, io::Cursor::new(bytes));
+            let next = (|| loop {
+                // The header before a layer file with blocks of its own ends
+                // the small piece listed before it.
+                let ends_here = streaming.take().or((k < n && !self.packed(k)).then_some(k));
+                if let Some(j) = ends_here {
+                    acc.extend_from_slice(&self.layout.before(j, &self.sizes(j + 1)?));
+                    let out = piece(slot, std::mem::take(&mut acc));
+                    slot = 2 * j + 2;
+                    k = j + 1;
+                    return Ok(out);
+                }
+                if k == n {
+                    acc.extend_from_slice(&self.layout.trailer(&self.sizes(n)?));
+                    done = true;
+                    return Ok(piece(slot, std::mem::take(&mut acc)));
+                }
+                // A layer some collection holds as blocks of its own is
+                // taken from there, whatever its blob's size.
+                if let Some(found) = self.find(k) {
+                    streaming = Some(k);
+                    return Ok(found);
+                }
+                let mut reader = self.open(k)?;
+                let mut content = Vec::new();
+                let limit = PACKED_MAX as u64 + 1;
+                if let Err(e) = (&mut reader).take(limit).read_to_end(&mut content) {
+                    return Err(read_error(&self.layout.reference, e));
+                }
+                if content.len() > PACKED_MAX {
+                    streaming = Some(k);
+                    let rest = io::Cursor::new(content).chain(reader);
+                    return Ok(Piece::read(2 * k + 1, rest));
+                }
+                acc.extend_from_slice(&self.layout.before(k, &self.sizes(k + 1)?));
+                acc.extend_from_slice(&content);
+                k += 1;
+            })();
+            if next.is_err() {
+                done = true;
+            }
+            Some(next)
+        })
+    }
+}
+
+/// A read error of a layer as the crate's error (ours passes through).
+fn read_error(reference: &str, e: io::Error) -> Error {
+    if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+        if let Some(Ok(ours)) = e.into_inner().map(|inner| inner.downcast::<Error>()) {
+            return *ours;
         }
-        if step == 2 * n {
-            return Some(
-                self.sizes(n)
-                    .map(|sizes| small(2 * n, self.layout.trailer(&sizes))),
-            );
-        }
-        None
+        unreachable!("checked above");
+    }
+    Error::Registry {
+        reference: reference.to_string(),
+        problem: e.to_string(),
     }
 }
 
@@ -883,6 +1124,10 @@ mod tests {
         (resolved, Blobs(blobs))
     }
 
+    fn layout_of(resolved: &Resolved, compressed: bool) -> Layout {
+        layout(resolved, compressed)
+    }
+
     fn layout(resolved: &Resolved, compressed: bool) -> Layout {
         let config = ImageConfig::read(resolved).unwrap();
         let name = RepoTag {
@@ -896,10 +1141,22 @@ mod tests {
         Layout::new(resolved, &config, names, compressed).unwrap()
     }
 
-    /// Every piece, read in write order: (slot, bytes), or the first error.
+    /// Every piece, read in write order: (slot, bytes), or the first
+    /// error; every layer with blocks of its own.
     fn pieces(layout: &Layout, blobs: &Blobs) -> Result<Vec<(usize, Vec<u8>)>> {
+        pieces_with(layout, blobs, 0)
+    }
+
+    /// [`pieces`], packing layers whose blob is under `pack_below` bytes.
+    fn pieces_with(
+        layout: &Layout,
+        blobs: &Blobs,
+        pack_below: u64,
+    ) -> Result<Vec<(usize, Vec<u8>)>> {
         let mut out = Vec::new();
-        for piece in Pieces::new(layout, blobs, Arc::default()) {
+        let mut all = Pieces::new(layout, blobs, Arc::default());
+        all.pack_below = pack_below;
+        for piece in all.layers().chain(all.small()) {
             let piece = piece?;
             let crate::arvados::upload::Body::Read(mut reader) = piece.body else {
                 panic!("a pull with no layer index stores nothing as it is");
@@ -940,12 +1197,12 @@ mod tests {
         let layout = layout(&resolved, false);
         let written = pieces(&layout, &blobs).unwrap();
         let slots: Vec<usize> = written.iter().map(|p| p.0).collect();
-        assert_eq!(slots, [1, 0, 3, 2, 4]);
+        assert_eq!(slots, [1, 3, 0, 2, 4]);
         // The layer pieces are the uncompressed layers, exactly.
         assert_eq!(written[0].1, l1);
-        assert_eq!(written[2].1, l2);
+        assert_eq!(written[1].1, l2);
         // Each small piece ends with the header of the layer listed after it.
-        let h = tar::Header::from_byte_slice(&written[1].1[written[1].1.len() - 512..]);
+        let h = tar::Header::from_byte_slice(&written[2].1[written[2].1.len() - 512..]);
         assert_eq!(h.size().unwrap(), l1.len() as u64);
         let whole = archive(written);
         assert_eq!(whole.len() % 512, 0);
@@ -981,6 +1238,157 @@ mod tests {
         assert_eq!(oci["layers"][1]["mediaType"], OCI_LAYER);
         // Deterministic: the same image gives the same bytes.
         assert_eq!(archive(pieces(&layout, &blobs).unwrap()), whole);
+    }
+
+    #[test]
+    fn spans_are_where_each_layer_lies_in_the_archive() {
+        let l1 = layer_tar("a.txt", &vec![7u8; 3000]);
+        let l2 = layer_tar("b.txt", b"hello");
+        let (resolved, blobs) = image(&[l1.clone(), l2.clone()], None);
+        let layout = layout(&resolved, false);
+        let whole = archive(pieces(&layout, &blobs).unwrap());
+        let spans = layout.spans(&[l1.len() as u64, l2.len() as u64]);
+        assert_eq!(spans.len(), 2);
+        for (span, layer) in spans.iter().zip([&l1, &l2]) {
+            assert_eq!(span.digest, sha(layer));
+            assert_eq!(span.member, blob_path(&sha(layer)));
+            let at = span.offset as usize;
+            assert_eq!(&whole[at..at + span.size as usize], &layer[..]);
+            // The tar header just before names the member.
+            let h = tar::Header::from_byte_slice(&whole[at - 512..at]);
+            assert_eq!(h.path_bytes().as_ref(), span.member.as_bytes());
+        }
+        // A layer kept compressed is known by its blob digest.
+        let compressed = layout_of(&resolved, true);
+        let blob = &blobs.0[&resolved.layers[0].digest];
+        let sizes: Vec<u64> = resolved.layers.iter().map(|l| l.size).collect();
+        let span = &compressed.spans(&sizes)[0];
+        assert_eq!(span.digest, resolved.layers[0].digest);
+        let whole = archive(pieces(&compressed, &blobs).unwrap());
+        let at = span.offset as usize;
+        assert_eq!(&whole[at..at + blob.len()], &blob[..]);
+    }
+
+    #[test]
+    fn a_layer_found_in_keep_is_listed_as_found_and_not_pulled() {
+        let l1 = layer_tar("a.txt", &vec![7u8; 3000]);
+        let l2 = layer_tar("b.txt", b"hello");
+        let (resolved, blobs) = image(&[l1.clone(), l2.clone()], None);
+        let layout = layout(&resolved, false);
+        let held = vec![format!(
+            "{}+{}+Aheld@1",
+            crate::arvados::manifest::md5_hex(&l1),
+            l1.len()
+        )];
+        // Found whether the layer would have had blocks of its own here
+        // (aligned) or not (packed: it still takes the blocks found).
+        for pack_below in [0, PACK_BELOW] {
+            let asked = Mutex::new(Vec::new());
+            let finder = |digest: &str| {
+                asked.lock().unwrap().push(digest.to_string());
+                (digest == sha(&l1)).then(|| FoundLayer {
+                    collection: "zzzzz-4zz18-000000000000000".into(),
+                    locators: held.clone(),
+                    size: l1.len() as u64,
+                })
+            };
+            // Only the second layer's blob can be pulled.
+            let mut only_second = Blobs(BTreeMap::new());
+            only_second.0.insert(
+                resolved.layers[1].digest.clone(),
+                blobs.0[&resolved.layers[1].digest].clone(),
+            );
+            let pulled = Arc::new(AtomicU64::new(0));
+            let mut all = Pieces::new(&layout, &only_second, pulled.clone());
+            all.finder = Some(&finder);
+            all.pack_below = pack_below;
+            let mut stored = Vec::new();
+            let mut read = Vec::new();
+            for piece in all.layers().chain(all.small()) {
+                let piece = piece.unwrap();
+                match piece.body {
+                    crate::arvados::upload::Body::Stored(locators) => {
+                        stored.push((piece.slot, locators))
+                    }
+                    crate::arvados::upload::Body::Read(mut r) => {
+                        let mut bytes = Vec::new();
+                        r.read_to_end(&mut bytes).unwrap();
+                        read.push((piece.slot, bytes));
+                    }
+                }
+            }
+            assert_eq!(*asked.lock().unwrap(), [sha(&l1), sha(&l2)]);
+            assert_eq!(stored, [(1, held.clone())]);
+            // Its size went into the header before it, and it counts as pulled.
+            let mut with_l1 = read.clone();
+            with_l1.push((1, l1.clone()));
+            let expected = archive(pieces(&layout, &blobs).unwrap());
+            assert_eq!(archive(with_l1), expected);
+            assert_eq!(pulled.load(Ordering::Relaxed), layout.pull_size());
+        }
+    }
+
+    #[test]
+    fn small_layers_are_packed_with_the_headers_and_big_ones_aligned() {
+        // Incompressible, so that its blob is over the packing threshold.
+        let mut noise = Vec::new();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        while noise.len() < (PACK_BELOW as usize) * 2 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            noise.extend_from_slice(&x.to_le_bytes());
+        }
+        let small1 = layer_tar("a.txt", b"one");
+        let big = layer_tar("big.bin", &noise);
+        let small2 = layer_tar("b.txt", b"two");
+        let small3 = layer_tar("c.txt", b"three");
+        let layers = [small1.clone(), big.clone(), small2.clone(), small3.clone()];
+        let (resolved, blobs) = image(&layers, None);
+        let layout = layout(&resolved, false);
+        let packed = pieces_with(&layout, &blobs, PACK_BELOW).unwrap();
+        // The big layer first (its own piece), then two small pieces: the
+        // start with small1 and big's header; the rest with small2,
+        // small3 and the trailer.
+        let slots: Vec<usize> = packed.iter().map(|p| p.0).collect();
+        assert_eq!(slots, [3, 0, 4]);
+        assert_eq!(packed[0].1, big);
+        // The same archive as with every layer aligned.
+        let aligned = archive(pieces(&layout, &blobs).unwrap());
+        assert_eq!(archive(packed.clone()), aligned);
+        // The packed layers' bytes are inside the small pieces.
+        let holds = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+        assert!(holds(&packed[1].1, &small1));
+        assert!(holds(&packed[2].1, &small2) && holds(&packed[2].1, &small3));
+        // Only the big layer is whole blocks: the index has only it.
+        let sizes: Vec<u64> = layers.iter().map(|l| l.len() as u64).collect();
+        let locators: Vec<String> = {
+            let mut p = packed.clone();
+            p.sort_by_key(|p| p.0);
+            p.iter()
+                .map(|(_, b)| format!("{}+{}", crate::arvados::manifest::md5_hex(b), b.len()))
+                .collect()
+        };
+        let index = LayerIndex::build(&locators, &layout.spans(&sizes));
+        assert_eq!(index.layers.keys().collect::<Vec<_>>(), [&sha(&big)]);
+        // A wrong small layer is still an error.
+        let (resolved, blobs) = image(std::slice::from_ref(&small1), Some(vec![sha(b"other")]));
+        let e = pieces_with(&layout_of(&resolved, false), &blobs, PACK_BELOW).unwrap_err();
+        assert!(e.to_string().contains("its diff_id is"), "{e}");
+    }
+
+    #[test]
+    fn a_small_blob_that_decompresses_to_much_more_gets_blocks_of_its_own() {
+        let zeros = layer_tar("zeros", &vec![0u8; PACKED_MAX + 1000]);
+        let small = layer_tar("b.txt", b"two");
+        let (resolved, blobs) = image(&[zeros.clone(), small.clone()], None);
+        assert!(resolved.layers[0].size < PACK_BELOW);
+        let layout = layout(&resolved, false);
+        let packed = pieces_with(&layout, &blobs, PACK_BELOW).unwrap();
+        let slots: Vec<usize> = packed.iter().map(|p| p.0).collect();
+        assert_eq!(slots, [1, 0, 2]);
+        assert_eq!(packed[0].1, zeros);
+        assert_eq!(archive(packed), archive(pieces(&layout, &blobs).unwrap()));
     }
 
     #[test]

@@ -107,6 +107,11 @@ impl Report {
         }
         let name = c.name.as_deref().unwrap_or("");
         let mut out = match c.action {
+            CollectionAction::Upload if self.bytes_reused > 0 => format!(
+                "would upload {} bytes (and reuse {} bytes of layers already in Keep) and \
+                 create collection '{name}' in {} (portable data hash {pdh}{storage})\n",
+                self.bytes_uploaded, self.bytes_reused, c.owner_uuid
+            ),
             CollectionAction::Upload => format!(
                 "would upload {} bytes and create collection '{name}' in {} \
                  (portable data hash {pdh}{storage})\n",
