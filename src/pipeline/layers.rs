@@ -42,7 +42,14 @@
 //!   layer's first block, read back from Keep: one small GET, which also
 //!   shows Keep still has that collection's blocks) must name the recorded
 //!   member with the recorded size, and, for a member named by a digest
-//!   (`blobs/sha256/<hex>`), that digest must be the layer's.
+//!   (`blobs/sha256/<hex>`), that digest must be the layer's;
+//! - where the bytes will not be read again ([`Reading::Blind`]: a
+//!   registry pull takes the blocks instead of downloading the layer), the
+//!   member must be named by that digest: the header then ties the blocks
+//!   to the digest, which an entry for a member named `<v1 id>/layer.tar`
+//!   (Docker 24 and older) cannot do. Uploads that read the bytes anyway
+//!   ([`Reading::Checked`]: `--reuse-layers`) take any entry, since they
+//!   keep a block only when the bytes read have its md5 and size.
 //!
 //! The signed locators are taken from the manifest the API server has just
 //! sent, so their signatures are fresh. Anything that does not match is
@@ -205,6 +212,22 @@ fn whole_blocks(starts: &[u64], bare: &[String], offset: u64, size: u64) -> Opti
     None
 }
 
+/// How the caller uses a found layer's blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reading {
+    /// In place of the layer, unread (a registry pull).
+    Blind,
+    /// Only where the bytes read match them (`--reuse-layers`).
+    Checked,
+}
+
+/// Whether a tar member is the blob of `digest` by its name.
+fn named_by(member: &str, digest: &str) -> bool {
+    member
+        .strip_prefix("blobs/sha256/")
+        .is_some_and(|hex| digest.strip_prefix("sha256:") == Some(hex))
+}
+
 /// A layer found in a readable image collection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FoundLayer {
@@ -228,7 +251,12 @@ struct Candidate {
 /// A readable, untrashed image collection holding the layer `digest` by
 /// the checks above, with its blocks' signed locators; `None` when there
 /// is none (or none passes). Errors only when the API server does.
-pub fn find_layer(api: &ApiClient, keep: &KeepClient, digest: &str) -> Result<Option<FoundLayer>> {
+pub fn find_layer(
+    api: &ApiClient,
+    keep: &KeepClient,
+    digest: &str,
+    reading: Reading,
+) -> Result<Option<FoundLayer>> {
     let params = ListParams {
         filters: vec![json!([format!("properties.{LAYERS}"), "contains", digest])],
         order: Some(vec!["modified_at desc".into(), "uuid asc".into()]),
@@ -242,7 +270,7 @@ pub fn find_layer(api: &ApiClient, keep: &KeepClient, digest: &str) -> Result<Op
     };
     let found = api.list::<Candidate>("collections", &params)?;
     for candidate in found.items {
-        match check(&candidate, digest, keep) {
+        match check(&candidate, digest, keep, reading) {
             Ok(found) => return Ok(Some(found)),
             Err(why) => log::debug(log::KEEPDOCKER, || {
                 format!("layer {digest}: not taken from {}: {why}", candidate.uuid)
@@ -257,9 +285,16 @@ fn check(
     candidate: &Candidate,
     digest: &str,
     keep: &KeepClient,
+    reading: Reading,
 ) -> std::result::Result<FoundLayer, String> {
     let entry = LayerIndex::entry_in(&candidate.properties, digest)
         .ok_or("its index has no well-formed entry for it")?;
+    if reading == Reading::Blind && !named_by(&entry.member, digest) {
+        return Err(format!(
+            "its member {:?} is not named by the digest, and the layer would not be read",
+            entry.member
+        ));
+    }
     let manifest = candidate.manifest_text.as_deref().ok_or("no manifest")?;
     let file = image_file_of(manifest)?;
     let signed = layer_blocks(&file.locators, &file.segments, &entry)?;
@@ -493,6 +528,15 @@ mod tests {
         };
         assert!(layer_blocks(&locators, &whole, &other).is_err());
         assert!(layer_blocks(&locators, &[(0, 10), (20, 10)], &entry).is_err());
+    }
+
+    #[test]
+    fn blind_reuse_needs_a_member_named_by_the_digest() {
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        assert!(named_by(&format!("blobs/sha256/{}", "ab".repeat(32)), &digest));
+        assert!(!named_by(&format!("blobs/sha256/{}", "cd".repeat(32)), &digest));
+        assert!(!named_by("0123abcd/layer.tar", &digest));
+        assert!(!named_by(&digest, &digest));
     }
 
     #[test]

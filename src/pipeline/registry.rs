@@ -283,15 +283,16 @@ fn upload(
     log::set_request_id(keep.current_request_id());
     reporter.update(0, 0);
     let api = &cx.api;
-    let finder = move |digest: &str| match layers::find_layer(api, keep, digest) {
-        Ok(found) => found,
-        Err(e) => {
-            log::debug(log::KEEPDOCKER, || {
-                format!("layer {digest}: the lookup failed, so it is pulled: {e}")
-            });
-            None
-        }
-    };
+    let finder =
+        move |digest: &str| match layers::find_layer(api, keep, digest, layers::Reading::Blind) {
+            Ok(found) => found,
+            Err(e) => {
+                log::debug(log::KEEPDOCKER, || {
+                    format!("layer {digest}: the lookup failed, so it is pulled: {e}")
+                });
+                None
+            }
+        };
     let mut pieces = Pieces::new(layout, blobs, pulled.clone());
     if reuse {
         pieces.finder = Some(&finder);

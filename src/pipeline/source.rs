@@ -354,7 +354,7 @@ impl<'c> LayerPool<'c> {
         if !lock(&self.asked).insert(digest.to_string()) {
             return;
         }
-        match layers::find_layer(self.api, self.keep, digest) {
+        match layers::find_layer(self.api, self.keep, digest, layers::Reading::Checked) {
             Ok(Some(found)) => {
                 log::info(&format!(
                     "layer {digest} ({} bytes) is in collection {}: its blocks are taken \
