@@ -198,8 +198,11 @@ pub struct PlainUrl<'a> {
 
 impl PlainUrl<'_> {
     /// `None` for anything but plain `http://` with a host, an optional
-    /// numeric port and a path (those go through ureq).
+    /// numeric port and a path, all ASCII (the rest goes through ureq).
     pub fn parse(url: &str) -> Option<PlainUrl<'_>> {
+        if !url.is_ascii() {
+            return None;
+        }
         let rest = url.strip_prefix("http://")?;
         let slash = rest.find('/')?;
         let (authority, path) = rest.split_at(slash);
@@ -789,6 +792,7 @@ mod tests {
             "http:///x",
             "http://keep/x?y=1",
             "http://[::1/x",
+            "http://kéép/x",
         ] {
             assert_eq!(PlainUrl::parse(other), None, "{other}");
         }
