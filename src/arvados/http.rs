@@ -2,9 +2,14 @@
 //! timeouts, status codes as plain responses) and request ids. The clock,
 //! randomness and the classification of transport failures live in
 //! `crate::net`, shared with the registry client, and are re-exported here.
+//! Also [`PlainPut`], the one HTTP request not made by ureq: a plain-HTTP
+//! PUT written straight from the caller's buffer.
 
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 use ureq::Agent;
@@ -58,7 +63,7 @@ pub fn new_agent(config: &ClientConfig) -> Result<Agent> {
     let agent_config = Agent::config_builder()
         .http_status_as_error(false)
         .tls_config(tls)
-        .user_agent(concat!("arv-keepdocker/", env!("CARGO_PKG_VERSION")))
+        .user_agent(USER_AGENT)
         .timeout_connect(Some(Duration::from_secs(20)))
         .timeout_per_read(Some(SOCKET_TIMEOUT))
         .timeout_per_write(Some(SOCKET_TIMEOUT))
@@ -77,13 +82,503 @@ pub fn load_pem_bundle(path: &Path) -> Result<Vec<Certificate<'static>>> {
     })
 }
 
+/// A URL `PlainPut` can send to: `http://host[:port]/path`, no user
+/// info, no query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlainUrl<'a> {
+    /// `host[:port]` as written in the URL (the `Host` header).
+    pub authority: &'a str,
+    /// The host to connect to, without IPv6 brackets.
+    pub host: &'a str,
+    pub port: u16,
+    /// From the first `/`.
+    pub path: &'a str,
+}
+
+impl PlainUrl<'_> {
+    /// `None` for anything but plain `http://` with a host, an optional
+    /// numeric port and a path, all ASCII (the rest goes through ureq).
+    pub fn parse(url: &str) -> Option<PlainUrl<'_>> {
+        if !url.is_ascii() {
+            return None;
+        }
+        let rest = url.strip_prefix("http://")?;
+        let slash = rest.find('/')?;
+        let (authority, path) = rest.split_at(slash);
+        if authority.is_empty()
+            || authority.contains('@')
+            || path.contains(['?', '#', ' ', '\r', '\n'])
+        {
+            return None;
+        }
+        let (host, port) = match authority.strip_prefix('[') {
+            Some(v6) => {
+                let (host, after) = v6.split_once(']')?;
+                match after {
+                    "" => (host, 80),
+                    _ => (host, after.strip_prefix(':')?.parse().ok()?),
+                }
+            }
+            None => match authority.split_once(':') {
+                Some((host, port)) => (host, port.parse().ok()?),
+                None => (authority, 80),
+            },
+        };
+        if host.is_empty() {
+            return None;
+        }
+        Some(PlainUrl {
+            authority,
+            host,
+            port,
+            path,
+        })
+    }
+}
+
+/// What a server answered to a [`PlainPut`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlainReply {
+    pub status: u16,
+    /// Header names in lower case, in the order received.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl PlainReply {
+    /// The first header of that (lower-case) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Longest answer head read.
+const MAX_REPLY_HEAD: u64 = 64 * 1024;
+
+/// Idle connections kept for reuse, all services together.
+const MAX_IDLE_PUT_CONNECTIONS: usize = 16;
+
+/// Plain-HTTP/1.1 PUTs whose body is written to the socket straight from
+/// the caller's buffer. ureq copies a body through its 128 KiB output
+/// buffer before each write: for Keep, every 64 MiB block once per
+/// replica, about 5% of an upload's CPU in a `perf` profile
+/// (compat-tests/README.md, "Benchmarks"). TLS needs the copy anyway, and
+/// proxies are ureq's business, so the Keep transport uses this only for
+/// `http://` services when no proxy is configured. Connections are kept
+/// alive and reused like ureq's (idle at most [`MAX_IDLE_AGE`]).
+#[derive(Debug)]
+pub struct PlainPut {
+    idle: Mutex<Vec<(String, TcpStream, Instant)>>,
+}
+
+impl Default for PlainPut {
+    fn default() -> Self {
+        PlainPut::new()
+    }
+}
+
+impl PlainPut {
+    pub fn new() -> PlainPut {
+        PlainPut {
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Sends `PUT url` with `headers` (besides `Host`, `User-Agent` and
+    /// `Content-Length`) and `body`, and reads the answer (a body longer
+    /// than `max_body` is an error). No single connect may take longer
+    /// than `connect_timeout`, nor a read or write stall longer than
+    /// `stall_timeout`. A kept-alive connection the server has closed in
+    /// the meantime is replaced by a new one once. `Err` describes a
+    /// transport failure in one line.
+    pub fn put(
+        &self,
+        url: &PlainUrl<'_>,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        connect_timeout: Duration,
+        stall_timeout: Duration,
+        max_body: u64,
+    ) -> std::result::Result<PlainReply, String> {
+        let mut head = format!(
+            "PUT {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: {}\r\nContent-Length: {}\r\n",
+            url.path,
+            url.authority,
+            USER_AGENT,
+            body.len()
+        );
+        for (name, value) in headers {
+            if value.contains(['\r', '\n']) {
+                return Err(format!("the {name} header holds a line break"));
+            }
+            head.push_str(name);
+            head.push_str(": ");
+            head.push_str(value);
+            head.push_str("\r\n");
+        }
+        head.push_str("\r\n");
+        if let Some(stream) = self.take_idle(url.authority) {
+            match exchange(&stream, head.as_bytes(), body, stall_timeout, max_body) {
+                Ok((reply, reusable)) => {
+                    self.keep_if(reusable, url.authority, stream);
+                    return Ok(reply);
+                }
+                // Nothing came back: the server closed the idle connection.
+                Err(Failure::NoAnswer(_)) => {}
+                Err(Failure::Other(e)) => return Err(e.to_string()),
+            }
+        }
+        let stream = connect(url, connect_timeout).map_err(|e| e.to_string())?;
+        match exchange(&stream, head.as_bytes(), body, stall_timeout, max_body) {
+            Ok((reply, reusable)) => {
+                self.keep_if(reusable, url.authority, stream);
+                Ok(reply)
+            }
+            Err(Failure::NoAnswer(e) | Failure::Other(e)) => Err(e.to_string()),
+        }
+    }
+
+    fn take_idle(&self, authority: &str) -> Option<TcpStream> {
+        let mut idle = self.idle.lock().unwrap();
+        idle.retain(|(_, _, since)| since.elapsed() < MAX_IDLE_AGE);
+        let at = idle.iter().rposition(|(a, _, _)| a == authority)?;
+        Some(idle.swap_remove(at).1)
+    }
+
+    fn keep_if(&self, reusable: bool, authority: &str, stream: TcpStream) {
+        if !reusable {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap();
+        if idle.len() >= MAX_IDLE_PUT_CONNECTIONS {
+            idle.remove(0);
+        }
+        idle.push((authority.to_string(), stream, Instant::now()));
+    }
+}
+
+const USER_AGENT: &str = concat!("arv-keepdocker/", env!("CARGO_PKG_VERSION"));
+
+/// How an exchange failed: before any byte of an answer (worth one more
+/// try on a new connection if this one was reused), or otherwise.
+enum Failure {
+    NoAnswer(io::Error),
+    Other(io::Error),
+}
+
+fn connect(url: &PlainUrl<'_>, timeout: Duration) -> io::Result<TcpStream> {
+    let mut last = None;
+    for address in (url.host, url.port).to_socket_addrs()? {
+        match TcpStream::connect_timeout(&address, timeout) {
+            Ok(stream) => {
+                stream.set_nodelay(true)?;
+                return Ok(stream);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("the host has no address")))
+}
+
+/// Writes one request and reads its answer. Returns the answer and
+/// whether the connection may carry another request. An answer sent
+/// before the server read the whole body (then closing) is still read.
+fn exchange(
+    stream: &TcpStream,
+    head: &[u8],
+    body: &[u8],
+    stall: Duration,
+    max_body: u64,
+) -> std::result::Result<(PlainReply, bool), Failure> {
+    stream
+        .set_write_timeout(Some(stall))
+        .and_then(|()| stream.set_read_timeout(Some(stall)))
+        .map_err(Failure::Other)?;
+    let mut writer = stream;
+    // The body goes out from the caller's buffer in one call: the kernel
+    // copies it into the socket, nobody else.
+    let sent = writer.write_all(head).and_then(|()| writer.write_all(body));
+    if let Err(e) = &sent {
+        if is_timeout(e) {
+            return Err(Failure::Other(timed_out("sending the request", stall)));
+        }
+    }
+    let mut reader = BufReader::with_capacity(8 << 10, stream);
+    match reader.fill_buf() {
+        Ok([]) => {
+            return Err(Failure::NoAnswer(sent.err().unwrap_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection without an answer",
+                )
+            })))
+        }
+        Ok(_) => {}
+        Err(e) if is_timeout(&e) => {
+            return Err(Failure::Other(timed_out("waiting for the answer", stall)))
+        }
+        Err(e) => return Err(Failure::NoAnswer(sent.err().unwrap_or(e))),
+    }
+    let (reply, open) = match read_reply(&mut reader, max_body) {
+        Ok(read) => read,
+        Err(e) if is_timeout(&e) => {
+            return Err(Failure::Other(timed_out("reading the answer", stall)))
+        }
+        Err(e) => return Err(Failure::Other(sent.err().unwrap_or(e))),
+    };
+    let reusable = sent.is_ok() && open && reader.buffer().is_empty();
+    Ok((reply, reusable))
+}
+
+/// Whether a socket error is a read or write timeout.
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+fn timed_out(doing: &str, stall: Duration) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!(
+            "timed out {doing} (nothing moved for {} s)",
+            stall.as_secs()
+        ),
+    )
+}
+
+/// Reads one answer (skipping `1xx` ones): its status, headers and body.
+/// The flag says whether the connection stays open after it.
+fn read_reply(conn: &mut impl BufRead, max_body: u64) -> io::Result<(PlainReply, bool)> {
+    loop {
+        let status_line = reply_line(conn)?;
+        let mut parts = status_line.splitn(3, ' ');
+        let (version, status) = match (parts.next(), parts.next().map(str::parse::<u16>)) {
+            (Some(v), Some(Ok(status))) if v.starts_with("HTTP/1.") => (v, status),
+            _ => {
+                return Err(invalid_reply(format!(
+                    "not an HTTP status line: {status_line:?}"
+                )))
+            }
+        };
+        let mut reply = PlainReply {
+            status,
+            ..PlainReply::default()
+        };
+        loop {
+            let line = reply_line(conn)?;
+            if line.is_empty() {
+                break;
+            }
+            let (name, value) = line
+                .split_once(':')
+                .ok_or_else(|| invalid_reply(format!("not an HTTP header: {line:?}")))?;
+            reply
+                .headers
+                .push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+        }
+        if (100..200).contains(&status) {
+            continue;
+        }
+        let mut open = version != "HTTP/1.0"
+            && !reply
+                .header("connection")
+                .is_some_and(|c| c.eq_ignore_ascii_case("close"));
+        let chunked = reply
+            .header("transfer-encoding")
+            .is_some_and(|t| t.eq_ignore_ascii_case("chunked"));
+        let too_long =
+            || invalid_reply(format!("the answer's body is longer than {max_body} bytes"));
+        if chunked {
+            loop {
+                let line = reply_line(conn)?;
+                let size = line.split(';').next().unwrap_or("").trim();
+                let size = u64::from_str_radix(size, 16)
+                    .map_err(|_| invalid_reply(format!("bad chunk size line {line:?}")))?;
+                if size == 0 {
+                    while !reply_line(conn)?.is_empty() {}
+                    break;
+                }
+                if reply.body.len() as u64 + size > max_body {
+                    return Err(too_long());
+                }
+                read_exact_into(conn, size, &mut reply.body)?;
+                if !reply_line(conn)?.is_empty() {
+                    return Err(invalid_reply("chunk longer than its size line".into()));
+                }
+            }
+        } else if let Some(length) = reply.header("content-length") {
+            let length: u64 = length
+                .parse()
+                .map_err(|_| invalid_reply(format!("bad Content-Length {length:?}")))?;
+            if length > max_body {
+                return Err(too_long());
+            }
+            read_exact_into(conn, length, &mut reply.body)?;
+        } else if status == 204 || status == 304 {
+        } else {
+            conn.take(max_body + 1).read_to_end(&mut reply.body)?;
+            if reply.body.len() as u64 > max_body {
+                return Err(too_long());
+            }
+            open = false;
+        }
+        return Ok((reply, open));
+    }
+}
+
+fn read_exact_into(conn: &mut impl Read, n: u64, into: &mut Vec<u8>) -> io::Result<()> {
+    if conn.take(n).read_to_end(into)? as u64 == n {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the server closed the connection in the middle of its answer",
+        ))
+    }
+}
+
+/// One line of an answer's head, without its CRLF.
+fn reply_line(conn: &mut impl BufRead) -> io::Result<String> {
+    let mut line = Vec::new();
+    conn.take(MAX_REPLY_HEAD).read_until(b'\n', &mut line)?;
+    if line.last() != Some(&b'\n') {
+        return Err(if line.len() as u64 >= MAX_REPLY_HEAD {
+            invalid_reply("a line of the answer is too long".into())
+        } else {
+            io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection in the middle of its answer",
+            )
+        });
+    }
+    line.pop();
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    String::from_utf8(line).map_err(|_| invalid_reply("a header line is not UTF-8".into()))
+}
+
+fn invalid_reply(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
 #[cfg(test)]
 pub(crate) mod testing {
+    //! The fake clock (from `crate::net`); a one-thread HTTP server that
+    //! answers from a script.
+    use super::*;
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+    use std::thread::JoinHandle;
+
+    /// One request a [`ScriptedServer`] received: the connection it came
+    /// on (0, 1...), its head (request line and headers) and its body.
+    #[derive(Clone, Debug)]
+    pub struct Received {
+        pub connection: usize,
+        pub head: String,
+        pub body: Vec<u8>,
+    }
+
+    impl Received {
+        /// The value of a header (name matched without case).
+        pub fn header(&self, name: &str) -> Option<&str> {
+            self.head.lines().skip(1).find_map(|line| {
+                let (n, v) = line.split_once(':')?;
+                n.eq_ignore_ascii_case(name).then(|| v.trim())
+            })
+        }
+    }
+
+    /// An HTTP/1.1 server on 127.0.0.1 serving one connection at a time.
+    /// Each request (with a `Content-Length` body) gets the next answer of
+    /// the script, sent as is; an answer flagged `close` closes the
+    /// connection after it. It stops after the last answer.
+    pub struct ScriptedServer {
+        pub port: u16,
+        pub received: Arc<Mutex<Vec<Received>>>,
+        thread: Option<JoinHandle<()>>,
+    }
+
+    impl ScriptedServer {
+        pub fn start(script: Vec<(&'static str, bool)>) -> ScriptedServer {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let received = Arc::new(Mutex::new(Vec::new()));
+            let log = received.clone();
+            let thread = std::thread::spawn(move || {
+                let mut script = script.into_iter();
+                for connection in 0.. {
+                    let Ok((stream, _)) = listener.accept() else {
+                        return;
+                    };
+                    let mut reader = BufReader::new(&stream);
+                    loop {
+                        let mut head = String::new();
+                        loop {
+                            let mut line = String::new();
+                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                                break;
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                            head.push_str(&line);
+                        }
+                        if head.is_empty() {
+                            break; // the client closed the connection
+                        }
+                        let mut request = Received {
+                            connection,
+                            head,
+                            body: Vec::new(),
+                        };
+                        let length: u64 = request
+                            .header("content-length")
+                            .map_or(0, |v| v.parse().unwrap());
+                        (&mut reader)
+                            .take(length)
+                            .read_to_end(&mut request.body)
+                            .unwrap();
+                        log.lock().unwrap().push(request);
+                        let Some((answer, close)) = script.next() else {
+                            return;
+                        };
+                        (&stream).write_all(answer.as_bytes()).unwrap();
+                        if script.len() == 0 {
+                            return;
+                        }
+                        if close {
+                            break;
+                        }
+                    }
+                }
+            });
+            ScriptedServer {
+                port,
+                received,
+                thread: Some(thread),
+            }
+        }
+
+        /// Waits for the script to end; returns what was received.
+        pub fn finish(mut self) -> Vec<Received> {
+            self.thread.take().unwrap().join().unwrap();
+            self.received.lock().unwrap().clone()
+        }
+    }
+
     pub use crate::net::testing::FakeClock;
 }
 
 #[cfg(test)]
 mod tests {
+    use super::testing::ScriptedServer;
     use super::*;
 
     #[test]
@@ -98,6 +593,177 @@ mod tests {
                 .bytes()
                 .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase()));
         }
+    }
+
+    #[test]
+    fn plain_urls_are_plain_http_with_host_port_and_path() {
+        let u =
+            PlainUrl::parse("http://keep0.example:25107/acbd18db4cc2f85cedef654fccc4a4d8").unwrap();
+        assert_eq!(
+            (u.authority, u.host, u.port, u.path),
+            (
+                "keep0.example:25107",
+                "keep0.example",
+                25107,
+                "/acbd18db4cc2f85cedef654fccc4a4d8"
+            )
+        );
+        let u = PlainUrl::parse("http://[::1]:25107/keep/x").unwrap();
+        assert_eq!(
+            (u.authority, u.host, u.port, u.path),
+            ("[::1]:25107", "::1", 25107, "/keep/x")
+        );
+        let u = PlainUrl::parse("http://keep/x").unwrap();
+        assert_eq!((u.host, u.port), ("keep", 80));
+        let u = PlainUrl::parse("http://[fe80::1]/x").unwrap();
+        assert_eq!((u.host, u.port), ("fe80::1", 80));
+        for other in [
+            "https://keep:25107/x",
+            "http://user:pw@keep/x",
+            "http://keep:port/x",
+            "http://keep:99999/x",
+            "http://keep",
+            "http:///x",
+            "http://keep/x?y=1",
+            "http://[::1/x",
+            "http://kéép/x",
+        ] {
+            assert_eq!(PlainUrl::parse(other), None, "{other}");
+        }
+    }
+
+    fn reply_of(text: &str, max_body: u64) -> io::Result<(PlainReply, bool)> {
+        read_reply(&mut BufReader::new(text.as_bytes()), max_body)
+    }
+
+    #[test]
+    fn answers_are_read_by_length_chunks_or_close() {
+        let (r, open) = reply_of(
+            "HTTP/1.1 200 OK\r\nX-Keep-Replicas-Stored: 1\r\nContent-Length: 5\r\n\r\nhello",
+            100,
+        )
+        .unwrap();
+        assert_eq!((r.status, open, &r.body[..]), (200, true, &b"hello"[..]));
+        assert_eq!(r.header("x-keep-replicas-stored"), Some("1"));
+        let (r, open) = reply_of(
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 503 Service Unavailable\r\n\
+             Transfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n2\r\nde\r\n0\r\nT: 1\r\n\r\n",
+            100,
+        )
+        .unwrap();
+        assert_eq!((r.status, open, &r.body[..]), (503, true, &b"abcde"[..]));
+        let (r, open) = reply_of(
+            "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end",
+            100,
+        )
+        .unwrap();
+        assert_eq!((open, &r.body[..]), (false, &b"until the end"[..]));
+        let (_, open) = reply_of("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", 100).unwrap();
+        assert!(!open);
+        let (_, open) = reply_of(
+            "HTTP/1.1 200 OK\r\nConnection: Close\r\nContent-Length: 0\r\n\r\n",
+            100,
+        )
+        .unwrap();
+        assert!(!open);
+    }
+
+    #[test]
+    fn answers_too_long_cut_short_or_strange_are_errors() {
+        let e = reply_of(
+            "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n0123456789a",
+            10,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("longer than 10 bytes"), "{e}");
+        let e = reply_of("HTTP/1.1 200 OK\r\n\r\n0123456789a", 10).unwrap_err();
+        assert!(e.to_string().contains("longer than 10 bytes"), "{e}");
+        let e = reply_of("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc", 10).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+        let e = reply_of("HTTP/1.1 200 OK\r\nContent-", 10).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+        let e = reply_of("SSH-2.0-OpenSSH\r\n\r\n", 10).unwrap_err();
+        assert!(e.to_string().contains("not an HTTP status line"), "{e}");
+        let e = reply_of(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            10,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("bad chunk size"), "{e}");
+    }
+
+    const STORED: &str = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n";
+
+    #[test]
+    fn plain_puts_send_the_body_as_is_on_one_kept_alive_connection() {
+        let server = ScriptedServer::start(vec![(STORED, false), (STORED, false)]);
+        let put = PlainPut::new();
+        let url = format!("http://127.0.0.1:{}/abc", server.port);
+        let url = PlainUrl::parse(&url).unwrap();
+        let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let t = Duration::from_secs(10);
+        for _ in 0..2 {
+            let reply = put
+                .put(&url, &[("X-Request-Id", "req-1")], &body, t, t, 100)
+                .unwrap();
+            assert_eq!((reply.status, &reply.body[..]), (200, &b"ok\n"[..]));
+        }
+        let received = server.finish();
+        assert_eq!(received.len(), 2);
+        for r in &received {
+            assert_eq!(r.connection, 0);
+            assert!(r.head.starts_with("PUT /abc HTTP/1.1\r\n"), "{}", r.head);
+            assert_eq!(r.header("host"), Some(url.authority));
+            assert_eq!(r.header("x-request-id"), Some("req-1"));
+            assert_eq!(r.header("user-agent"), Some(USER_AGENT));
+            assert_eq!(r.body, body);
+        }
+    }
+
+    #[test]
+    fn a_connection_the_server_closed_is_replaced() {
+        let server = ScriptedServer::start(vec![(STORED, true), (STORED, false)]);
+        let put = PlainPut::new();
+        let url = format!("http://127.0.0.1:{}/abc", server.port);
+        let url = PlainUrl::parse(&url).unwrap();
+        let t = Duration::from_secs(10);
+        put.put(&url, &[], b"one", t, t, 100).unwrap();
+        // The answer did not say `Connection: close`, so the connection
+        // went back to the pool; the server has closed it since.
+        assert_eq!(put.idle.lock().unwrap().len(), 1);
+        let reply = put.put(&url, &[], b"two", t, t, 100).unwrap();
+        assert_eq!(reply.status, 200);
+        let received = server.finish();
+        let seen: Vec<(usize, &[u8])> = received
+            .iter()
+            .map(|r| (r.connection, &r.body[..]))
+            .collect();
+        assert_eq!(seen, [(0, &b"one"[..]), (1, &b"two"[..])]);
+    }
+
+    #[test]
+    fn a_refused_connection_is_a_transport_failure() {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let url = format!("http://127.0.0.1:{port}/abc");
+        let t = Duration::from_secs(10);
+        let e = PlainPut::new()
+            .put(&PlainUrl::parse(&url).unwrap(), &[], b"x", t, t, 100)
+            .unwrap_err();
+        assert!(e.starts_with("Connection refused"), "{e}");
+        let e = PlainPut::new()
+            .put(
+                &PlainUrl::parse(&url).unwrap(),
+                &[("X-Request-Id", "a\r\nb")],
+                b"x",
+                t,
+                t,
+                100,
+            )
+            .unwrap_err();
+        assert_eq!(e, "the X-Request-Id header holds a line break");
     }
 
     #[test]

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use ureq::Agent;
 
 use super::api::{ApiClient, Discovery, KeepServiceRecord};
-use super::http::{describe_transport_error, new_request_id, Clock, SystemClock};
+use super::http::{
+    describe_transport_error, new_request_id, Clock, PlainPut, PlainUrl, SystemClock,
+};
 use super::manifest::{bare_locator, md5_hex, Locator, EMPTY_BLOCK_LOCATOR};
 use crate::error::{redact, Error, KeepWriteFailure, Result};
 use crate::settings::ClientConfig;
@@ -30,6 +32,8 @@ pub const PROXY_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(256);
 /// The longest pause between retry rounds.
 pub const MAX_ROUND_DELAY: Duration = Duration::from_secs(60);
+/// The longest answer to a PUT read (a signed locator is about 100 bytes).
+const PUT_REPLY_LIMIT: u64 = 1 << 20;
 
 /// A Keep service the client may use.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -189,18 +193,64 @@ pub trait KeepTransport: Send + Sync {
     fn get(&self, request: &GetRequest<'_>) -> std::result::Result<KeepReply, String>;
 }
 
-/// The production transport: the shared ureq agent.
+/// The production transport: the shared ureq agent, and for PUTs to
+/// `http://` services with no proxy configured, [`PlainPut`], which sends
+/// the block without first copying it into ureq's buffer.
 pub struct UreqTransport {
     agent: Agent,
     authorization: String,
+    plain: Option<PlainPut>,
 }
 
 impl UreqTransport {
     pub fn new(agent: Agent, token: &str) -> UreqTransport {
+        let plain = agent.config().proxy().is_none().then(PlainPut::new);
         UreqTransport {
             agent,
             authorization: format!("Bearer {token}"),
+            plain,
         }
+    }
+
+    /// The PUT through [`PlainPut`]; `None` when the root is not plain
+    /// HTTP or a proxy is configured.
+    fn plain_put(&self, r: &PutRequest<'_>) -> Option<std::result::Result<KeepReply, String>> {
+        let plain = self.plain.as_ref()?;
+        let url = format!("{}{}", r.root, r.hash);
+        let parsed = PlainUrl::parse(&url)?;
+        let replicas = r.desired_replicas.to_string();
+        let mut headers = vec![
+            ("Authorization", self.authorization.as_str()),
+            ("X-Request-Id", r.request_id),
+            ("X-Keep-Desired-Replicas", replicas.as_str()),
+        ];
+        if let Some(classes) = r.storage_classes {
+            headers.push(("X-Keep-Storage-Classes", classes));
+        }
+        let reply = plain.put(
+            &parsed,
+            &headers,
+            r.data,
+            r.connect_timeout,
+            STALL_TIMEOUT,
+            PUT_REPLY_LIMIT,
+        );
+        Some(reply.map(|reply| {
+            let status = reply.status;
+            KeepReply {
+                status,
+                reason: ureq::http::StatusCode::from_u16(status)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("")
+                    .to_string(),
+                replicas_stored: reply.header("x-keep-replicas-stored").map(str::to_string),
+                classes_confirmed: reply
+                    .header("x-keep-storage-classes-confirmed")
+                    .map(str::to_string),
+                body: reply.body,
+            }
+        }))
     }
 
     fn finish(
@@ -236,6 +286,9 @@ impl UreqTransport {
 
 impl KeepTransport for UreqTransport {
     fn put(&self, r: &PutRequest<'_>) -> std::result::Result<KeepReply, String> {
+        if let Some(reply) = self.plain_put(r) {
+            return reply;
+        }
         let mut builder = self
             .agent
             .put(format!("{}{}", r.root, r.hash))
@@ -250,8 +303,7 @@ impl KeepTransport for UreqTransport {
         if let Some(classes) = r.storage_classes {
             builder = builder.header("X-Keep-Storage-Classes", classes);
         }
-        // The block goes out straight from the caller's buffer.
-        UreqTransport::finish(builder.send(r.data), 1 << 20)
+        UreqTransport::finish(builder.send(r.data), PUT_REPLY_LIMIT)
     }
 
     fn get(&self, r: &GetRequest<'_>) -> std::result::Result<KeepReply, String> {
@@ -1019,7 +1071,7 @@ fn record_put(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::arvados::http::testing::FakeClock;
+    use crate::arvados::http::testing::{FakeClock, ScriptedServer};
 
     fn svc(n: u32, kind: &str) -> KeepService {
         KeepService {
@@ -1027,6 +1079,79 @@ pub(crate) mod tests {
             root: format!("http://keep{n}:25107/"),
             service_type: kind.into(),
             read_only: false,
+        }
+    }
+
+    #[test]
+    fn plain_and_ureq_puts_send_and_read_the_same() {
+        const ANSWER: &str = "HTTP/1.1 200 OK\r\nX-Keep-Replicas-Stored: 1\r\n\
+            X-Keep-Storage-Classes-Confirmed: default=1\r\nContent-Length: 44\r\n\r\n\
+            5d41402abc4b2a76b9719d911017c592+5+Asig@123\n";
+        const REFUSED: &str =
+            "HTTP/1.1 507 Insufficient Storage\r\nContent-Length: 5\r\n\r\nfull\n";
+        // One server each: a server serves one connection at a time, and
+        // each transport keeps its own alive.
+        let servers =
+            [(); 2].map(|_| ScriptedServer::start(vec![(ANSWER, false), (REFUSED, false)]));
+        let roots = servers
+            .each_ref()
+            .map(|s| format!("http://127.0.0.1:{}/", s.port));
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        let plain = UreqTransport::new(agent.clone(), "tok");
+        assert!(plain.plain.is_some());
+        let through_ureq = UreqTransport {
+            plain: None,
+            ..UreqTransport::new(agent, "tok")
+        };
+        let request = PutRequest {
+            root: "",
+            hash: "5d41402abc4b2a76b9719d911017c592",
+            data: b"hello",
+            request_id: "req-x",
+            desired_replicas: 2,
+            storage_classes: Some("archive, default"),
+            connect_timeout: Duration::from_secs(5),
+        };
+        let mut replies = Vec::new();
+        for (transport, root) in [&plain, &through_ureq].into_iter().zip(&roots) {
+            for _ in 0..2 {
+                let r = transport.put(&PutRequest { root, ..request }).unwrap();
+                replies.push((
+                    r.status,
+                    r.reason,
+                    r.body,
+                    r.replicas_stored,
+                    r.classes_confirmed,
+                ));
+            }
+        }
+        assert_eq!(replies[0], replies[2]);
+        assert_eq!(replies[1], replies[3]);
+        assert_eq!(replies[0].0, 200);
+        assert_eq!(replies[0].4.as_deref(), Some("default=1"));
+        assert_eq!(
+            (replies[1].0, replies[1].1.as_str(), &replies[1].2[..]),
+            (507, "Insufficient Storage", &b"full\n"[..])
+        );
+        let received: Vec<_> = servers.into_iter().flat_map(|s| s.finish()).collect();
+        assert_eq!(received.len(), 4);
+        for r in &received {
+            assert!(r
+                .head
+                .starts_with("PUT /5d41402abc4b2a76b9719d911017c592 HTTP/1.1\r\n"));
+            assert_eq!(r.body, b"hello");
+            for (name, value) in [
+                ("authorization", "Bearer tok"),
+                ("x-request-id", "req-x"),
+                ("x-keep-desired-replicas", "2"),
+                ("x-keep-storage-classes", "archive, default"),
+                ("content-length", "5"),
+            ] {
+                assert_eq!(r.header(name), Some(value), "{name} in {}", r.head);
+            }
         }
     }
 
