@@ -533,8 +533,14 @@ mod tests {
     #[test]
     fn blind_reuse_needs_a_member_named_by_the_digest() {
         let digest = format!("sha256:{}", "ab".repeat(32));
-        assert!(named_by(&format!("blobs/sha256/{}", "ab".repeat(32)), &digest));
-        assert!(!named_by(&format!("blobs/sha256/{}", "cd".repeat(32)), &digest));
+        assert!(named_by(
+            &format!("blobs/sha256/{}", "ab".repeat(32)),
+            &digest
+        ));
+        assert!(!named_by(
+            &format!("blobs/sha256/{}", "cd".repeat(32)),
+            &digest
+        ));
         assert!(!named_by("0123abcd/layer.tar", &digest));
         assert!(!named_by(&digest, &digest));
     }
