@@ -474,22 +474,21 @@ class _ProxyHandler(_Handler):
                 body = body[: len(body) // 2]
             elif mode == "cut-always" or (mode == "cut-once" and count == 0):
                 return self._send_cut(status, headers, body)
-        self.send_response(status)
-        for k, v in headers:
-            if k.lower() not in ("content-length", "transfer-encoding", "connection"):
-                self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
+        self._send_head(status, headers, len(body))
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _send_cut(self, status, headers, body):
+    def _send_head(self, status, headers, length):
+        """The upstream's status and headers, with our own framing."""
         self.send_response(status)
         for k, v in headers:
             if k.lower() not in ("content-length", "transfer-encoding", "connection"):
                 self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(length))
         self.end_headers()
+
+    def _send_cut(self, status, headers, body):
+        self._send_head(status, headers, len(body))
         self.wfile.write(body[: max(1, len(body) // 2)])
         self.wfile.flush()
         self.close_connection = True
@@ -902,7 +901,19 @@ def _pytest_fixture():
         finally:
             r.stop()
 
-    return registries
+    def proxy(variant):
+        @pytest.fixture
+        def fixture(registries):
+            """The fault proxy of ``variant``, with no fault and an empty
+            log before and after the test."""
+            p = registries.get(variant)
+            p.reset()
+            yield p
+            p.reset()
+
+        return fixture
+
+    return registries, proxy("anonymous-proxy"), proxy("token-proxy")
 
 
-registries = _pytest_fixture()
+registries, anonymous_proxy, token_proxy = _pytest_fixture()

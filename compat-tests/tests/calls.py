@@ -77,6 +77,16 @@ def keep_calls(log):
     return [e for e in log if e["server"] != "api"]
 
 
+def stored_puts(log):
+    """(hash, size) of each PUT a Keep server stored, in log order: a block
+    stored on two servers appears twice."""
+    return [
+        (e["path"].strip("/").split("+")[0], e["body"]["size"])
+        for e in keep_calls(log)
+        if e["method"] == "PUT" and e["status"] == 200
+    ]
+
+
 def keyset(name, items):
     """The calls keyset_list_all makes (spec §2.3) for a result of ``items``
     rows that all share one created_at (the case for 0 or 1 rows)."""

@@ -23,8 +23,10 @@ import subprocess
 import tarfile
 
 import pytest
+from calls import stored_puts
 from conftest import BLOCK_SIZE, docker, one_file_manifest, pdh_of
 from layer_images import layer_pair  # noqa: F401  (the session fixture)
+from test_registry_source import read_back
 
 LAYERS = "docker-image-layers"
 LAYER_BLOCKS = "docker-image-layer-blocks"
@@ -42,10 +44,7 @@ def ok(result):
 def keep_put_bytes(cluster):
     """Bytes of the distinct blocks written to Keep since the log was
     cleared (a block written to several servers counts once)."""
-    puts = [e for e in cluster.log() if e["server"] != "api" and e["method"] == "PUT" and e["status"] == 200]
-    blocks = {}
-    for e in puts:
-        blocks[e["path"].strip("/").split("+")[0]] = e["body"]["size"]
+    blocks = dict(stored_puts(cluster.log()))
     return sum(blocks.values()), set(blocks)
 
 
@@ -72,14 +71,6 @@ def layer_offset(data, diff_id):
                 if "sha256:" + hashlib.sha256(content).hexdigest() == diff_id:
                     return member.name, member.offset_data, member.size
     raise AssertionError("no layer %s" % diff_id)
-
-
-def read_back(tools, uuid, tmp_path):
-    out = tmp_path / ("read-" + uuid)
-    out.mkdir()
-    ok(tools.legacy(uuid + "/", str(out), tool="arv-get"))
-    [path] = list(out.iterdir())
-    return path.read_bytes()
 
 
 def docker_loads(data, image_id):
@@ -116,7 +107,7 @@ def check_image(cluster, tools, tmp_path, uuid, image, data):
     """Where Arvados uses the image: the file is `data`, it loads, it
     resolves, the legacy tool lists it, and its index records the base."""
     coll = collection(cluster, uuid)
-    got = read_back(tools, uuid, tmp_path)
+    got = read_back(tools, uuid, tmp_path).read_bytes()
     assert got == data, "the stored file is not the archive"
     docker_loads(got, image.id)
     repo, tag = image.tag.split(":")

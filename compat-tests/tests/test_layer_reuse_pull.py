@@ -15,6 +15,7 @@ gives: the layout is deterministic, so a right image has that hash.
 import json
 
 import pytest
+from calls import stored_puts
 from layer_images import layer_pair  # noqa: F401
 from registry_testbed import registries, skopeo_push  # noqa: F401
 from test_registry_source import docker_loads, image_file, read_back, records
@@ -59,9 +60,8 @@ def _blob_of(registry, repository, diff_id):
 
 def puts(cluster):
     """(hash, size) of each block PUT to Keep and stored, and the bytes sent."""
-    entries = [e for e in cluster.log() if e["server"] != "api" and e["method"] == "PUT" and e["status"] == 200]
-    sent = sum(e["body"]["size"] for e in entries)
-    return {e["path"].strip("/").split("+")[0] for e in entries}, sent
+    entries = stored_puts(cluster.log())
+    return {h for h, _ in entries}, sum(size for _, size in entries)
 
 
 def the_collection(cluster, pdh=None):

@@ -22,8 +22,10 @@ from registry_testbed import (  # noqa: F401  (registries is a fixture)
     PASSWORD,
     USER,
     closed_port,
+    anonymous_proxy,
     credential_helper,
     registries,
+    token_proxy,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,20 +115,6 @@ def probe(probe_binary, tmp_path):
     return Probe(probe_binary, tmp_path)
 
 
-@pytest.fixture
-def anonymous_proxy(registries):
-    proxy = registries.get("anonymous-proxy")
-    proxy.reset()
-    yield proxy
-    proxy.reset()
-
-
-@pytest.fixture
-def token_proxy(registries):
-    proxy = registries.get("token-proxy")
-    proxy.reset()
-    yield proxy
-    proxy.reset()
 
 
 def assert_image(result, image):

@@ -19,7 +19,7 @@ import subprocess
 
 import pytest
 from conftest import docker, expected_name
-from registry_testbed import PASSWORD, USER, credential_helper, registries  # noqa: F401
+from registry_testbed import PASSWORD, USER, anonymous_proxy, credential_helper, registries  # noqa: F401
 
 ERROR = " arvados.keepdocker["
 HASH, REPO_TAG = "docker_image_hash", "docker_image_repo+tag"
@@ -293,13 +293,6 @@ def test_dry_run_makes_nothing_and_json_reports(cluster, pull, registries):
 # --------------------------------------------------------------------------
 # Bad input: one clear error, exit status 1, the cluster unchanged
 
-
-@pytest.fixture
-def anonymous_proxy(registries):
-    proxy = registries.get("anonymous-proxy")
-    proxy.reset()
-    yield proxy
-    proxy.reset()
 
 
 def plain_layer(registries, i):
