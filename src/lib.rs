@@ -49,6 +49,8 @@
 //! log           log records and the sink they go to
 //! net           what the HTTP clients share: clock, PEM bundles, transport
 //!               failures, percent-encoding
+//! http1         reading an HTTP/1.1 answer, for the requests ureq does not
+//!               make (the Docker daemon's socket, the plain Keep PUT)
 //! timestamp     the legacy timestamp parse and dates
 //! ```
 //!
@@ -63,6 +65,7 @@ pub(crate) mod docker;
 pub(crate) mod error;
 #[cfg(test)]
 mod fuzzing;
+pub(crate) mod http1;
 pub mod images;
 pub(crate) mod list;
 pub(crate) mod lock;
@@ -143,7 +146,7 @@ mod layering {
 
     /// Top-level modules, lowest first; one line per layer.
     const LAYERS: &[&[&str]] = &[
-        &["timestamp", "fuzzing", "net"],
+        &["timestamp", "fuzzing", "net", "http1"],
         &["log"],
         &["reference"],
         &["request"],

@@ -15,6 +15,7 @@ use ureq::tls::{Certificate, RootCerts, TlsConfig};
 use ureq::Agent;
 
 use crate::error::{Error, Result};
+use crate::http1::{Body, Head};
 use crate::settings::ClientConfig;
 
 // Shared with the registry client; re-exported so that the API and Keep
@@ -154,9 +155,6 @@ impl PlainReply {
             .map(|(_, v)| v.as_str())
     }
 }
-
-/// Longest answer head read.
-const MAX_REPLY_HEAD: u64 = 64 * 1024;
 
 /// Idle connections kept for reuse, all services together.
 const MAX_IDLE_PUT_CONNECTIONS: usize = 16;
@@ -351,121 +349,35 @@ fn timed_out(doing: &str, stall: Duration) -> io::Error {
     )
 }
 
-/// Reads one answer (skipping `1xx` ones): its status, headers and body.
-/// The flag says whether the connection stays open after it.
+/// Reads one answer (past any `1xx`), its body whole up to `max_body`
+/// bytes; and whether the connection may carry another request.
 fn read_reply(conn: &mut impl BufRead, max_body: u64) -> io::Result<(PlainReply, bool)> {
-    loop {
-        let status_line = reply_line(conn)?;
-        let mut parts = status_line.splitn(3, ' ');
-        let (version, status) = match (parts.next(), parts.next().map(str::parse::<u16>)) {
-            (Some(v), Some(Ok(status))) if v.starts_with("HTTP/1.") => (v, status),
-            _ => {
-                return Err(invalid_reply(format!(
-                    "not an HTTP status line: {status_line:?}"
-                )))
-            }
-        };
-        let mut reply = PlainReply {
-            status,
-            ..PlainReply::default()
-        };
-        loop {
-            let line = reply_line(conn)?;
-            if line.is_empty() {
-                break;
-            }
-            let (name, value) = line
-                .split_once(':')
-                .ok_or_else(|| invalid_reply(format!("not an HTTP header: {line:?}")))?;
-            reply
-                .headers
-                .push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+    let head = loop {
+        let head = Head::read(conn, CLOSED)?;
+        if !(100..200).contains(&head.status) {
+            break head;
         }
-        if (100..200).contains(&status) {
-            continue;
-        }
-        let mut open = version != "HTTP/1.0"
-            && !reply
-                .header("connection")
-                .is_some_and(|c| c.eq_ignore_ascii_case("close"));
-        let chunked = reply
-            .header("transfer-encoding")
-            .is_some_and(|t| t.eq_ignore_ascii_case("chunked"));
-        let too_long =
-            || invalid_reply(format!("the answer's body is longer than {max_body} bytes"));
-        if chunked {
-            loop {
-                let line = reply_line(conn)?;
-                let size = line.split(';').next().unwrap_or("").trim();
-                let size = u64::from_str_radix(size, 16)
-                    .map_err(|_| invalid_reply(format!("bad chunk size line {line:?}")))?;
-                if size == 0 {
-                    while !reply_line(conn)?.is_empty() {}
-                    break;
-                }
-                if reply.body.len() as u64 + size > max_body {
-                    return Err(too_long());
-                }
-                read_exact_into(conn, size, &mut reply.body)?;
-                if !reply_line(conn)?.is_empty() {
-                    return Err(invalid_reply("chunk longer than its size line".into()));
-                }
-            }
-        } else if let Some(length) = reply.header("content-length") {
-            let length: u64 = length
-                .parse()
-                .map_err(|_| invalid_reply(format!("bad Content-Length {length:?}")))?;
-            if length > max_body {
-                return Err(too_long());
-            }
-            read_exact_into(conn, length, &mut reply.body)?;
-        } else if status == 204 || status == 304 {
-        } else {
-            conn.take(max_body + 1).read_to_end(&mut reply.body)?;
-            if reply.body.len() as u64 > max_body {
-                return Err(too_long());
-            }
-            open = false;
-        }
-        return Ok((reply, open));
+    };
+    let mut body = Body::new(&mut *conn, &head, CLOSED)?;
+    let mut bytes = Vec::new();
+    (&mut body).take(max_body + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max_body {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("the answer's body is longer than {max_body} bytes"),
+        ));
     }
+    let open = head.keeps_alive() && body.is_framed();
+    let reply = PlainReply {
+        status: head.status,
+        headers: head.headers,
+        body: bytes,
+    };
+    Ok((reply, open))
 }
 
-fn read_exact_into(conn: &mut impl Read, n: u64, into: &mut Vec<u8>) -> io::Result<()> {
-    if conn.take(n).read_to_end(into)? as u64 == n {
-        Ok(())
-    } else {
-        Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the server closed the connection in the middle of its answer",
-        ))
-    }
-}
-
-/// One line of an answer's head, without its CRLF.
-fn reply_line(conn: &mut impl BufRead) -> io::Result<String> {
-    let mut line = Vec::new();
-    conn.take(MAX_REPLY_HEAD).read_until(b'\n', &mut line)?;
-    if line.last() != Some(&b'\n') {
-        return Err(if line.len() as u64 >= MAX_REPLY_HEAD {
-            invalid_reply("a line of the answer is too long".into())
-        } else {
-            io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the server closed the connection in the middle of its answer",
-            )
-        });
-    }
-    line.pop();
-    if line.last() == Some(&b'\r') {
-        line.pop();
-    }
-    String::from_utf8(line).map_err(|_| invalid_reply("a header line is not UTF-8".into()))
-}
-
-fn invalid_reply(message: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, message)
-}
+/// What an answer cut short says.
+const CLOSED: &str = "the server closed the connection in the middle of its answer";
 
 #[cfg(test)]
 pub(crate) mod testing {

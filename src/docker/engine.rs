@@ -23,13 +23,14 @@
 
 use std::ffi::OsString;
 use std::fmt::{self, Write as _};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde_json::Value;
 
+use crate::http1::{self, Head};
 use crate::log;
 
 /// The environment variable that keeps every docker request on the CLI.
@@ -49,9 +50,6 @@ const MAX_JSON: u64 = 16 << 20;
 
 /// The docker CLI's default daemon address.
 const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
-
-/// Longest response head we accept (status line and headers).
-const MAX_HEAD: usize = 64 * 1024;
 
 /// Read buffer on the socket.
 const BUFFER: usize = 1 << 20;
@@ -392,18 +390,6 @@ fn escape_path(segment: &str) -> String {
     out
 }
 
-/// How the body's end is known.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Framing {
-    /// `Transfer-Encoding: chunked`: bytes left in the current chunk, and
-    /// whether the last (empty) chunk was seen.
-    Chunked { left: u64, ended: bool },
-    /// `Content-Length`: bytes left.
-    Length(u64),
-    /// Neither: the body ends when the daemon closes the connection.
-    Close,
-}
-
 /// An answer's status and the headers we use; its body still to read.
 pub struct Response<S> {
     status: u16,
@@ -413,160 +399,35 @@ pub struct Response<S> {
 }
 
 /// An answer's body, as a [`Read`] (for a save: the archive).
-pub struct Body<S> {
-    conn: BufReader<S>,
-    framing: Framing,
-}
+pub type Body<S> = http1::Body<BufReader<S>>;
 
 impl<S: Read> Response<S> {
     /// Reads the answer's head. An error when it is not HTTP/1.x as we
     /// know it; any status is an answer.
     fn read(stream: S) -> io::Result<Response<S>> {
         let mut conn = BufReader::with_capacity(BUFFER, stream);
-        let mut head = 0;
-        let status_line = next_line(&mut conn, &mut head)?;
-        let mut parts = status_line.split(' ');
-        let (Some(version), Some(code)) = (parts.next(), parts.next()) else {
-            return Err(invalid(format!("not an HTTP status line: {status_line:?}")));
-        };
-        let status = match code.parse::<u16>() {
-            Ok(status) if version.starts_with("HTTP/1.") => status,
-            _ => return Err(invalid(format!("not an HTTP status line: {status_line:?}"))),
-        };
-        let mut framing = Framing::Close;
-        let mut api_version = None;
-        loop {
-            let line = next_line(&mut conn, &mut head)?;
-            if line.is_empty() {
-                break;
-            }
-            let Some((name, value)) = line.split_once(':') else {
-                return Err(invalid(format!("not an HTTP header: {line:?}")));
-            };
-            let value = value.trim();
-            if name.eq_ignore_ascii_case("transfer-encoding") {
-                if !value.eq_ignore_ascii_case("chunked") {
-                    return Err(invalid(format!("unknown transfer encoding {value:?}")));
-                }
-                framing = Framing::Chunked {
-                    left: 0,
-                    ended: false,
-                };
-            } else if name.eq_ignore_ascii_case("content-length") && framing == Framing::Close {
-                let length = value
-                    .parse()
-                    .map_err(|_| invalid(format!("bad Content-Length {value:?}")))?;
-                framing = Framing::Length(length);
-            } else if name.eq_ignore_ascii_case("api-version") && !value.is_empty() {
-                api_version = Some(value.to_string());
-            }
-        }
+        let head = Head::read(&mut conn, CLOSED)?;
+        let api_version = head
+            .header("api-version")
+            .filter(|v| !v.is_empty())
+            .map(String::from);
         Ok(Response {
-            status,
+            status: head.status,
             api_version,
-            body: Body { conn, framing },
+            body: Body::new(conn, &head, CLOSED)?,
         })
     }
 }
 
-impl<S: Read> Body<S> {
-    /// The size line of the next chunk; at the last chunk, its trailers.
-    fn next_chunk(&mut self) -> io::Result<u64> {
-        let mut head = 0;
-        let line = next_line(&mut self.conn, &mut head)?;
-        let size = line.split(';').next().unwrap_or("").trim();
-        let size = u64::from_str_radix(size, 16)
-            .map_err(|_| invalid(format!("bad chunk size line {line:?}")))?;
-        if size == 0 {
-            while !next_line(&mut self.conn, &mut head)?.is_empty() {}
-        }
-        Ok(size)
-    }
-
-    /// The CRLF after a chunk's data.
-    fn end_of_chunk(&mut self) -> io::Result<()> {
-        let mut head = 0;
-        if next_line(&mut self.conn, &mut head)?.is_empty() {
-            Ok(())
-        } else {
-            Err(invalid("chunk data longer than its size line".into()))
-        }
-    }
-}
-
-impl<S: Read> Read for Body<S> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        let limit = match self.framing {
-            Framing::Chunked { ended: true, .. } | Framing::Length(0) => return Ok(0),
-            Framing::Chunked { left: 0, .. } => {
-                let size = self.next_chunk()?;
-                self.framing = Framing::Chunked {
-                    left: size,
-                    ended: size == 0,
-                };
-                if size == 0 {
-                    return Ok(0);
-                }
-                size
-            }
-            Framing::Chunked { left, .. } | Framing::Length(left) => left,
-            Framing::Close => u64::MAX,
-        };
-        let want = buf.len().min(usize::try_from(limit).unwrap_or(usize::MAX));
-        let n = self.conn.read(&mut buf[..want])?;
-        match &mut self.framing {
-            Framing::Close => {}
-            _ if n == 0 => return Err(truncated()),
-            Framing::Chunked { left, .. } => {
-                *left -= n as u64;
-                if *left == 0 {
-                    self.end_of_chunk()?;
-                }
-            }
-            Framing::Length(left) => *left -= n as u64,
-        }
-        Ok(n)
-    }
-}
-
-/// One CRLF- (or LF-) terminated line, counted against [`MAX_HEAD`].
-fn next_line(conn: &mut impl BufRead, used: &mut usize) -> io::Result<String> {
-    let mut line = Vec::new();
-    let limit = MAX_HEAD.saturating_sub(*used) as u64;
-    let n = conn.by_ref().take(limit).read_until(b'\n', &mut line)?;
-    *used += n;
-    if n == 0 || line.last() != Some(&b'\n') {
-        return Err(if *used >= MAX_HEAD {
-            invalid("response head too long".into())
-        } else {
-            truncated()
-        });
-    }
-    line.pop();
-    if line.last() == Some(&b'\r') {
-        line.pop();
-    }
-    String::from_utf8(line).map_err(|_| invalid("a header line is not UTF-8".into()))
-}
-
-fn invalid(message: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, message)
-}
-
-fn truncated() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::UnexpectedEof,
-        "the Docker daemon closed the connection before the end of the archive",
-    )
-}
+/// What a body or head cut short says.
+const CLOSED: &str = "the Docker daemon closed the connection before the end of the archive";
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http1::MAX_HEAD;
     use std::collections::HashMap;
+    use std::io::BufRead;
     use std::io::Cursor;
 
     fn endpoint_of(vars: &[(&str, &str)], config: Option<&str>) -> Endpoint {
@@ -668,7 +529,10 @@ mod tests {
     fn read_all(response: &[u8]) -> io::Result<Vec<u8>> {
         let response = Response::read(Cursor::new(response.to_vec()))?;
         if response.status != 200 {
-            return Err(invalid(format!("the daemon answered {}", response.status)));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the daemon answered {}", response.status),
+            ));
         }
         let mut body = response.body;
         let mut out = Vec::new();
